@@ -1,0 +1,76 @@
+# dlmath: `make html` builds the book, `make test` runs the tests and doctests.
+# Both set themselves up on a fresh machine: virtual environment, dependencies, kernel.
+#
+# Variables you may override:
+#   PYTHON      the interpreter that creates the venv            (default: python3)
+#   VENV        where the virtual environment lives              (default: .venv)
+#   TORCH_SPEC  how torch is installed; for a GPU build e.g.
+#               make html TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   BUILDDIR    where the site and caches go                     (default: _build)
+#   SPHINXOPTS  extra sphinx-build options
+#   PYTEST_ARGS extra pytest arguments
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BUILDDIR   ?= _build
+SPHINXOPTS ?=
+PYTEST_ARGS ?=
+
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.dlmath-installed
+KERNEL := dlmath
+STRICT := -W --keep-going -n -T
+
+.PHONY: help html test doctest book-doctest bench clean clean-all install FORCE
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make html     build the book into $(BUILDDIR)/html, executing every chapter"
+	@echo "make test     run the tests, the package's doctests and the book's doctest blocks"
+	@echo "make doctest  run only the doctests (package and book)"
+	@echo "make bench    run the benchmarks and write $(BUILDDIR)/bench.json"
+	@echo "make install  create $(VENV) and install everything (done by the others when needed)"
+	@echo "make clean    remove the built site and execution caches"
+	@echo "make clean-all  also remove $(VENV)"
+
+# The torch spec is remembered so that a different TORCH_SPEC triggers a reinstall.
+$(VENV)/.torch-spec: FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
+
+$(STAMP): pyproject.toml $(VENV)/.torch-spec
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(TORCH_SPEC)
+	$(PY) -m pip install -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (dlmath)"
+	touch $@
+
+install: $(STAMP)
+
+html: $(STAMP)
+	$(BIN)/sphinx-build -b html -c . $(STRICT) $(SPHINXOPTS) book $(BUILDDIR)/html
+	@echo "The book is in $(BUILDDIR)/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory book-doctest
+
+doctest: $(STAMP)
+	$(PY) -m pytest dlmath $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory book-doctest
+
+# The book's {doctest} blocks, without executing the notebooks (they are checked by `make html`).
+book-doctest: $(STAMP)
+	DLMATH_NB_EXECUTION=off $(BIN)/sphinx-build -b doctest -c . -q $(STRICT) -D suppress_warnings=mystnb.glue book $(BUILDDIR)/doctest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --out $(BUILDDIR)/bench.json
+
+clean:
+	rm -rf $(BUILDDIR) .hypothesis
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+clean-all: clean
+	rm -rf $(VENV) *.egg-info
