@@ -50,7 +50,7 @@ $(STAMP): pyproject.toml $(VENV)/.torch-spec
 install: $(STAMP)
 
 html: $(STAMP)
-	$(BIN)/sphinx-build -b html -c . $(STRICT) $(SPHINXOPTS) book $(BUILDDIR)/html
+	DLMATH_BUILDDIR=$(BUILDDIR) $(BIN)/sphinx-build -b html -c . $(STRICT) $(SPHINXOPTS) book $(BUILDDIR)/html
 	@echo "The book is in $(BUILDDIR)/html/index.html"
 
 test: $(STAMP)
@@ -63,7 +63,7 @@ doctest: $(STAMP)
 
 # The book's {doctest} blocks, without executing the notebooks (they are checked by `make html`).
 book-doctest: $(STAMP)
-	DLMATH_NB_EXECUTION=off $(BIN)/sphinx-build -b doctest -c . -q $(STRICT) -D suppress_warnings=mystnb.glue book $(BUILDDIR)/doctest
+	DLMATH_BUILDDIR=$(BUILDDIR) DLMATH_NB_EXECUTION=off $(BIN)/sphinx-build -b doctest -c . -q $(STRICT) -D suppress_warnings=mystnb.glue book $(BUILDDIR)/doctest
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out $(BUILDDIR)/bench.json

@@ -17,6 +17,8 @@ DLMATH_CHAPTERS
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -42,7 +44,6 @@ extensions = [
 ]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
-html_static_path: list[str] = []
 
 # --- strictness -------------------------------------------------------------------
 nitpicky = True
@@ -68,7 +69,34 @@ nb_execution_mode = os.environ.get("DLMATH_NB_EXECUTION", "cache")
 if nb_execution_mode not in {"cache", "force", "off", "auto", "inline"}:
     raise ValueError(f"DLMATH_NB_EXECUTION must be cache, force, off, auto or inline, "
                      f"got {nb_execution_mode!r}")
-nb_execution_cache_path = str(ROOT / "_build" / ".jupyter_cache")
+
+
+def _package_fingerprint() -> str:
+    """Hash of the dlmath sources: a chapter's outputs are only as fresh as the code."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "dlmath").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# jupyter-cache keys a notebook by its code cells only, so a change in dlmath would not
+# re-execute an unchanged chapter.  The cache therefore lives in a folder named after the
+# package's fingerprint: change the code and every chapter re-executes (Sphinx re-reads all
+# documents because this setting changed), while expensive training results are still
+# reused from the results store wherever the code they depend on did not change.
+_BUILD = Path(os.environ.get("DLMATH_BUILDDIR", ROOT / "_build")).resolve()
+_CACHES = _BUILD / ".jupyter_cache"
+nb_execution_cache_path = str(_CACHES / _package_fingerprint())
+if _CACHES.is_dir():  # keep only the cache of the current code
+    import shutil
+
+    for _old in _CACHES.iterdir():
+        if _old.is_dir() and str(_old) != nb_execution_cache_path:
+            shutil.rmtree(_old, ignore_errors=True)
+
+# Training results (dlmath.train's store), reused across builds; the kernels inherit this.
+os.environ.setdefault("DLMATH_CACHE_DIR", str(_BUILD / ".dlmath-cache"))
 nb_execution_timeout = 1800  # seconds per cell: training cells on a 2-core CPU
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -82,6 +110,15 @@ bibtex_bibfiles = [str(BOOK / "references.bib")]
 bibtex_default_style = "plain"
 bibtex_reference_style = "author_year"
 proof_minimal_theme = False
+
+# --- math, offline --------------------------------------------------------------------
+# MathJax is served from the site itself (shipped by the sphinx-mathjax-offline package),
+# so equations render with no network.
+_mathjax = importlib.util.find_spec("sphinx-mathjax-offline")
+if _mathjax is None or not _mathjax.submodule_search_locations:
+    raise RuntimeError("sphinx-mathjax-offline is not installed: run `make install`")
+html_static_path = [str(Path(list(_mathjax.submodule_search_locations)[0]) / "static")]
+mathjax_path = "mathjax/tex-chtml.js"
 
 # --- HTML -----------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
