@@ -101,6 +101,8 @@ nb_execution_timeout = 1800  # seconds per cell: training cells on a 2-core CPU
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Markdown outputs (glued tables) are parsed as MyST: $math$ and {ref} roles work in them.
+nb_render_markdown_format = "myst"
 nb_kernel_rgx_aliases = {".*": "dlmath"}  # every chapter runs in the project's kernel
 nb_render_image_options = {"align": "center"}
 nb_mime_priority_overrides = [("html", "image/svg+xml", 5)]
