@@ -9,6 +9,7 @@
 #   BUILDDIR    where the site and caches go                     (default: _build)
 #   SPHINXOPTS  extra sphinx-build options
 #   PYTEST_ARGS extra pytest arguments
+#   CHROMIUM    the browser `make check-site` drives           (default: /usr/bin/chromium)
 
 PYTHON     ?= python3
 VENV       ?= .venv
@@ -16,6 +17,7 @@ TORCH_SPEC ?= torch==2.13.0
 BUILDDIR   ?= _build
 SPHINXOPTS ?=
 PYTEST_ARGS ?=
+CHROMIUM   ?= /usr/bin/chromium
 
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
@@ -23,7 +25,7 @@ STAMP  := $(VENV)/.dlmath-installed
 KERNEL := dlmath
 STRICT := -W --keep-going -n -T
 
-.PHONY: help html test doctest book-doctest bench clean clean-all install FORCE
+.PHONY: help html test doctest book-doctest bench check-site clean clean-all install FORCE
 .DEFAULT_GOAL := help
 
 help:
@@ -31,6 +33,7 @@ help:
 	@echo "make test     run the tests, the package's doctests and the book's doctest blocks"
 	@echo "make doctest  run only the doctests (package and book)"
 	@echo "make bench    run the benchmarks and write $(BUILDDIR)/bench.json"
+	@echo "make check-site  load every page of the built site in headless Chromium, offline"
 	@echo "make install  create $(VENV) and install everything (done by the others when needed)"
 	@echo "make clean    remove the built site and execution caches"
 	@echo "make clean-all  also remove $(VENV)"
@@ -67,6 +70,20 @@ book-doctest: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out $(BUILDDIR)/bench.json
+
+# The built site, checked in a real browser with the network blocked (installs Debian's
+# chromium if it is missing, and Playwright to drive it).
+$(VENV)/.site-check-installed: $(STAMP)
+	$(PY) -m pip install -e ".[site-check]"
+	touch $@
+
+check-site: $(VENV)/.site-check-installed
+	@test -x $(CHROMIUM) || { echo "installing chromium (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+	$(PY) -m pytest tests/browser -q --site-dir $(BUILDDIR)/html \
+	  --artefacts $(BUILDDIR)/site-check --chromium $(CHROMIUM)
+	@echo "Screenshots are in $(BUILDDIR)/site-check/screenshots"
 
 clean:
 	rm -rf $(BUILDDIR) .hypothesis

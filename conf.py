@@ -132,6 +132,8 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "show_toc_level": 2,
 }
+# Light mode: figures are drawn for a white page (and an empty mode logs a console error).
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = ""
 numfig = True
 math_numfig = True

@@ -1,0 +1,667 @@
+"""Convolution as a matrix: ``vec(z) = M vec(x)``.
+
+Scope: the matrix :math:`M` of a 2-D convolution layer (cross-correlation, as PyTorch's
+``conv2d`` computes it, without bias) for any number of channels, stride, padding and
+dilation per axis, and the padding modes ``zeros``, ``circular``, ``reflect`` and
+``replicate``; both ways of flattening an image (row-major and column-major); a closed-form
+formula for a single entry :math:`M_{ij}` (numeric, vectorised or symbolic); padding as a
+matrix of its own.  For one channel, stride 1 and zero padding, :math:`M` is doubly block
+Toeplitz; with circular "same" padding it is doubly block circulant.
+
+Everything is built with index arithmetic (no Python loop over rows or columns); the sparse
+variant never builds the dense matrix.  Chapter: :ref:`ch-conv-matrix`.
+
+Convention: ``vec`` flattens each channel's :math:`H \\times W` image row by row
+(``order="row"``, C order, what ``torch.flatten`` does) or column by column
+(``order="col"``, the ``vec`` of linear algebra), and stacks the channels one after the
+other, so :math:`M` is a :math:`C_{out} \\times C_{in}` grid of one-channel blocks in
+either order.  Indices are 0-based.
+
+References: Gray, "Toeplitz and Circulant Matrices: A Review" (2006); Dumoulin & Visin,
+"A guide to convolution arithmetic for deep learning" (2016), for transposed convolution.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import warnings
+from collections.abc import Sequence
+from typing import Any, Union
+
+import sympy as sp
+import torch
+
+from dlmath.conv import conv_output_size
+
+__all__ = [
+    "PADDING_MODES",
+    "ORDERS",
+    "vec",
+    "unvec",
+    "pad_source_index",
+    "pad_matrix",
+    "conv_matrix",
+    "conv_matrix_entry",
+    "conv_matrix_entry_sym",
+    "conv_transpose_output_padding",
+]
+
+#: The padding modes of ``torch.nn.Conv2d``; each is a linear map of the input.
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+#: How an image is flattened: row by row (C order) or column by column.
+ORDERS = ("row", "col")
+
+Index = Union[int, sp.Expr, torch.Tensor]
+
+
+# --- argument checking ------------------------------------------------------------------
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints (height, width), each >= minimum."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+        return _int(f"{name}[0]", value[0], minimum), _int(f"{name}[1]", value[1], minimum)
+    v = _int(name, value, minimum)
+    return v, v
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _shape3(input_shape: object) -> tuple[int, int, int]:
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C_in, H, W), got {input_shape!r}")
+    c, h, w = (_int(f"input_shape[{k}]", v, 1) for k, v in enumerate(input_shape))
+    return c, h, w
+
+
+def _out_size(axis: str, n: int, k: int, s: int, p: int, d: int) -> int:
+    try:
+        return conv_output_size(n, k, s, p, d)
+    except ValueError as err:
+        raise ValueError(f"along the {axis}: {err}") from None
+
+
+# --- vec and its inverse ----------------------------------------------------------------
+
+
+def vec(x: torch.Tensor, order: str = "row") -> torch.Tensor:
+    """Flatten images channel by channel, each row- or column-major.
+
+    Explanation
+    -----------
+    For ``x`` of shape ``(C, H, W)`` the result has length :math:`CHW`; entry
+    ``c*H*W + r*W + q`` (``order="row"``) or ``c*H*W + q*H + r`` (``order="col"``) holds
+    :math:`x_{c,r,q}`.  A leading batch dimension is kept.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Shape ``(C, H, W)`` or ``(B, C, H, W)``.
+    order : {"row", "col"}
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(C*H*W,)`` or ``(B, C*H*W)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 3-D or 4-D, or ``order`` is unknown.
+
+    Examples
+    --------
+    >>> x = torch.arange(6).reshape(1, 2, 3)      # [[0, 1, 2], [3, 4, 5]]
+    >>> vec(x).tolist(), vec(x, "col").tolist()
+    ([0, 1, 2, 3, 4, 5], [0, 3, 1, 4, 2, 5])
+
+    See Also
+    --------
+    unvec : the inverse.
+    conv_matrix : the matrix that acts on ``vec(x)``.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    _choice("order", order, ORDERS)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (3, 4):
+        raise ValueError(f"x must have shape (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
+    if order == "col":
+        x = x.transpose(-1, -2)  # (…, C, W, H): column-major is row-major of the transpose
+    return x.flatten(start_dim=-3)
+
+
+def unvec(v: torch.Tensor, shape: Sequence[int], order: str = "row") -> torch.Tensor:
+    """Undo :func:`vec`: turn vectors of length ``C*H*W`` back into ``(C, H, W)`` images.
+
+    Parameters
+    ----------
+    v : torch.Tensor
+        Shape ``(C*H*W,)`` or ``(B, C*H*W)``.
+    shape : (C, H, W)
+    order : {"row", "col"}
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(C, H, W)`` or ``(B, C, H, W)``.
+
+    Raises
+    ------
+    ValueError
+        If the length of ``v`` is not ``C*H*W`` or ``order`` is unknown.
+
+    Examples
+    --------
+    >>> unvec(torch.tensor([0, 3, 1, 4, 2, 5]), (1, 2, 3), "col").tolist()
+    [[[0, 1, 2], [3, 4, 5]]]
+
+    See Also
+    --------
+    vec : the flattening it inverts.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    _choice("order", order, ORDERS)
+    c, h, w = _shape3(shape)
+    if v.dim() not in (1, 2) or v.shape[-1] != c * h * w:
+        raise ValueError(f"v must have last dimension C*H*W = {c * h * w}, got shape {tuple(v.shape)}")
+    if order == "col":
+        return v.unflatten(-1, (c, w, h)).transpose(-1, -2)
+    return v.unflatten(-1, (c, h, w))
+
+
+# --- padding as a linear map ------------------------------------------------------------
+
+
+def pad_source_index(size: int, padding: int | tuple[int, int], mode: str = "zeros") -> torch.Tensor:
+    """For each position of a padded 1-D signal, the input position it copies (-1: zero).
+
+    Explanation
+    -----------
+    Every padding mode is a linear map :math:`\\mathbb{R}^n \\to \\mathbb{R}^{n+p_0+p_1}`
+    that copies one input entry (or writes a zero) to each padded position
+    :math:`t = -p_0, \\dots, n + p_1 - 1`: ``zeros`` copies :math:`t` if
+    :math:`0 \\le t < n`; ``circular`` copies :math:`t \\bmod n`; ``reflect`` mirrors
+    about the end samples without repeating them (:math:`|t|`, then
+    :math:`2(n-1) - t` beyond the end); ``replicate`` copies the nearest end,
+    :math:`\\min(\\max(t, 0), n-1)`.  A 2-D padding is this map along each axis.
+
+    Parameters
+    ----------
+    size : int
+        Input length :math:`n \\ge 1`.
+    padding : int or (int, int)
+        Entries added before and after (one int: the same on both sides).
+    mode : {"zeros", "circular", "reflect", "replicate"}
+
+    Returns
+    -------
+    torch.Tensor
+        int64, shape ``(size + p_0 + p_1,)``, values in ``-1 .. size-1``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``mode``; negative padding; ``reflect`` padding not smaller than ``size``
+        (PyTorch's rule: a mirror image must not repeat).  ``circular`` padding larger
+        than ``size`` wraps around more than once (PyTorch refuses it; here it is allowed).
+
+    Examples
+    --------
+    >>> for mode in PADDING_MODES:
+    ...     print(mode, pad_source_index(4, 2, mode).tolist())
+    zeros [-1, -1, 0, 1, 2, 3, -1, -1]
+    circular [2, 3, 0, 1, 2, 3, 0, 1]
+    reflect [2, 1, 0, 1, 2, 3, 2, 1]
+    replicate [0, 0, 0, 1, 2, 3, 3, 3]
+
+    See Also
+    --------
+    pad_matrix : the same map as a matrix.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    n = _int("size", size, 1)
+    p0, p1 = _pair("padding", padding, 0)
+    _choice("padding_mode", mode, PADDING_MODES)
+    if mode == "reflect" and max(p0, p1) >= n:
+        raise ValueError(f"reflect padding {max(p0, p1)} must be smaller than the size {n}")
+    t = torch.arange(-p0, n + p1)  # padded position, in input coordinates
+    if mode == "zeros":
+        return torch.where((t >= 0) & (t < n), t, -1)
+    if mode == "circular":
+        return t % n
+    if mode == "replicate":
+        return t.clamp(0, n - 1)
+    t = t.abs()  # reflect about 0, then about n - 1
+    return torch.where(t >= n, 2 * (n - 1) - t, t)
+
+
+def pad_matrix(size: int, padding: int | tuple[int, int], mode: str = "zeros",
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The padding of a 1-D signal as a 0/1 matrix :math:`P` with ``pad(x) = P x``.
+
+    Explanation
+    -----------
+    Row :math:`t` of :math:`P` has a single one in the column that
+    :func:`pad_source_index` names, or is zero.  In 2-D, padding an :math:`H \\times W`
+    image is :math:`P_H \\otimes P_W` on the row-major ``vec`` and
+    :math:`P_W \\otimes P_H` on the column-major one.
+
+    Parameters
+    ----------
+    size, padding, mode
+        As in :func:`pad_source_index`.
+    dtype : torch.dtype
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(size + p_0 + p_1, size)``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pad_source_index`.
+
+    Examples
+    --------
+    >>> pad_matrix(3, 1, "replicate", dtype=torch.int64).tolist()
+    [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]
+    >>> pad_matrix(3, 1, "zeros").sum().item()
+    3.0
+
+    See Also
+    --------
+    pad_source_index : the index it is built from.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    src = pad_source_index(size, padding, mode)
+    rows = torch.nonzero(src >= 0).flatten()
+    out = torch.zeros(len(src), size, dtype=dtype)
+    out[rows, src[rows]] = 1
+    return out
+
+
+# --- the convolution matrix -------------------------------------------------------------
+
+
+def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 1,
+                padding: Any = 0, dilation: Any = 1, padding_mode: str = "zeros",
+                order: str = "row", sparse: bool | str = False) -> torch.Tensor:
+    """The matrix :math:`M` with ``M @ vec(x) == vec(conv2d(x, weight, ...))``.
+
+    Explanation
+    -----------
+    Output pixel :math:`(o, u, v)` of a convolution reads, for each input channel
+    :math:`c` and kernel tap :math:`(a, b)`, the padded input at
+    :math:`(u s_h + a d_h,\\; v s_w + b d_w)`, which the padding map
+    (:func:`pad_source_index`) traces back to an input pixel :math:`(c, r, q)` or to a
+    zero.  So :math:`M` has the entry :math:`w_{o,c,a,b}` in row ``vec``-index of
+    :math:`(o, u, v)` and column ``vec``-index of :math:`(c, r, q)`; where several taps
+    reach the same input pixel (reflect, replicate and circular padding near a border)
+    their weights add up.  All :math:`C_{out} C_{in} H' W' k_h k_w` index pairs are
+    computed at once by broadcasting.
+
+    With zero padding, ``conv2d(x, weight)`` equals ``conv2d`` of the padded input with
+    no padding, and for the other modes ``conv2d(F.pad(x, ..., mode), weight)``;
+    :math:`M` is the product of the valid convolution's matrix and the padding matrix.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        Shape ``(C_out, C_in, k_h, k_w)``; :math:`M` gets its dtype and device.
+    input_shape : (C_in, H, W)
+    stride, dilation : int or (int, int)
+        Per axis (height, width), each >= 1.
+    padding : int or (int, int)
+        Added on both sides of each axis, >= 0.
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}
+    order : {"row", "col"}
+        How ``vec`` flattens each channel of the input and of the output (see :func:`vec`).
+    sparse : bool or {"coo", "csr"}
+        ``False``: a dense tensor.  ``True`` or ``"coo"``: a coalesced sparse COO tensor;
+        ``"csr"``: sparse CSR.  Sparse results never allocate the dense matrix: memory is
+        proportional to the :math:`C_{out} C_{in} H' W' k_h k_w` non-zeros.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(C_out*H'*W', C_in*H*W)`` with :math:`H', W'` from
+        :func:`dlmath.conv.conv_output_size`.
+
+    Raises
+    ------
+    ValueError
+        The channels of ``weight`` and ``input_shape`` differ; the dilated kernel is larger
+        than the padded input; unknown ``padding_mode``, ``order`` or ``sparse``; reflect
+        padding not smaller than the input; an out-of-range stride, padding or dilation.
+    TypeError
+        ``weight`` is not a tensor, or a size is not an int.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[[[1., 2.], [3., 4.]]]])         # one 2x2 kernel
+    >>> M = conv_matrix(w, (1, 3, 3))
+    >>> M.shape
+    torch.Size([4, 9])
+    >>> M[0].tolist()                                     # output (0, 0) reads x[0:2, 0:2]
+    [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]
+    >>> x = torch.arange(9.).reshape(1, 3, 3)
+    >>> (M @ vec(x)).tolist() == torch.nn.functional.conv2d(x, w).flatten().tolist()
+    True
+    >>> S = conv_matrix(w, (1, 128, 128), sparse=True)     # dense would be 16129 x 16384
+    >>> S.layout, S._nnz()
+    (torch.sparse_coo, 64516)
+    >>> conv_matrix(w, (2, 3, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: weight has C_in=1 input channels but input_shape has 2
+
+    See Also
+    --------
+    conv_matrix_entry : which weight sits at a given entry, in closed form.
+    pad_matrix : the padding modes as matrices.
+    conv_transpose_output_padding : ``M.T`` as ``conv_transpose2d``.
+
+    References
+    ----------
+    Gray (2006) for Toeplitz and circulant matrices.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    if weight.dim() != 4:
+        raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), got {tuple(weight.shape)}")
+    c_in, h, w = _shape3(input_shape)
+    c_out, wc_in, kh, kw = weight.shape
+    if wc_in != c_in:
+        raise ValueError(f"weight has C_in={wc_in} input channels but input_shape has {c_in}")
+    sh, sw = _pair("stride", stride, 1)
+    ph, pw = _pair("padding", padding, 0)
+    dh, dw = _pair("dilation", dilation, 1)
+    _choice("padding_mode", padding_mode, PADDING_MODES)
+    _choice("order", order, ORDERS)
+    layout = {False: None, True: "coo", "coo": "coo", "csr": "csr"}.get(sparse, "bad") \
+        if isinstance(sparse, (bool, str)) else "bad"
+    if layout == "bad":
+        raise ValueError(f"sparse must be False, True, 'coo' or 'csr', got {sparse!r}")
+    ho = _out_size("height", h, kh, sh, ph, dh)
+    wo = _out_size("width", w, kw, sw, pw, dw)
+    dev = weight.device
+
+    # source pixel of padded row u*s_h + a*d_h (and column v*s_w + b*d_w); -1 means zero
+    src_h = pad_source_index(h, ph, padding_mode).to(dev)
+    src_w = pad_source_index(w, pw, padding_mode).to(dev)
+    u, a = torch.arange(ho, device=dev), torch.arange(kh, device=dev)
+    v, b = torch.arange(wo, device=dev), torch.arange(kw, device=dev)
+    r = src_h[u[:, None] * sh + a[None, :] * dh]  # (H', k_h)
+    q = src_w[v[:, None] * sw + b[None, :] * dw]  # (W', k_w)
+
+    # broadcast to (H', W', k_h, k_w)
+    r, q = r[:, None, :, None], q[None, :, None, :]
+    uu, vv = u[:, None, None, None], v[None, :, None, None]
+    tap = (a[:, None] * kw + b[None, :])[None, None]  # flat index a*k_w + b
+    if order == "row":
+        out_pos, in_pos = uu * wo + vv, r * w + q
+    else:
+        out_pos, in_pos = vv * ho + uu, q * h + r
+    shape = (ho, wo, kh, kw)
+    keep = ((r >= 0) & (q >= 0)).expand(shape)
+    out_pos = out_pos.expand(shape)[keep]  # (n,)
+    in_pos = in_pos.expand(shape)[keep]  # (n,)
+    tap = tap.expand(shape)[keep]  # (n,)
+
+    # channel blocks: row o*H'W' + out_pos, column c*HW + in_pos, value w[o, c, tap]
+    o = torch.arange(c_out, device=dev)[:, None, None]
+    c = torch.arange(c_in, device=dev)[None, :, None]
+    rows = (o * (ho * wo) + out_pos).expand(c_out, c_in, -1).reshape(-1)  # (C_out*C_in*n,)
+    cols = (c * (h * w) + in_pos).expand(c_out, c_in, -1).reshape(-1)  # (C_out*C_in*n,)
+    vals = weight.reshape(c_out, c_in, kh * kw)[:, :, tap].reshape(-1)  # (C_out*C_in*n,)
+
+    size = (c_out * ho * wo, c_in * h * w)
+    if layout is None:
+        dense = torch.zeros(size, dtype=weight.dtype, device=dev)
+        return dense.index_put((rows, cols), vals, accumulate=True)
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, size,
+                                  check_invariants=False).coalesce()
+    if layout == "coo":
+        return coo
+    with warnings.catch_warnings():  # torch calls CSR "beta"; the conversion itself is exact
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return coo.to_sparse_csr()
+
+
+# --- the entry formula ------------------------------------------------------------------
+
+
+def _is_zero(x: Index) -> Any:
+    return sp.Eq(x, 0) if isinstance(x, sp.Basic) else x == 0
+
+
+def _all(conds: list[Any]) -> Any:
+    if any(isinstance(cd, torch.Tensor) for cd in conds):
+        return functools.reduce(operator.and_, conds)
+    if any(isinstance(cd, sp.Basic) for cd in conds):
+        return sp.And(*conds)
+    return all(conds)
+
+
+def _entry_one_channel(i: Index, j: Index, h: Any, w: Any, ho: Any, wo: Any, kh: Any, kw: Any,
+                       s: tuple, p: tuple, d: tuple, order: str) -> tuple[Any, Any, Any]:
+    # row i <-> output pixel (u, v); column j <-> input pixel (r, q)
+    if order == "row":
+        u, v, r, q = i // wo, i % wo, j // w, j % w
+    else:
+        u, v, r, q = i % ho, i // ho, j % h, j // h
+    # r = u s_h - p_h + a d_h  <=>  a = (r - u s_h + p_h) / d_h, an integer in [0, k_h)
+    num_h = r - u * s[0] + p[0]
+    num_w = q - v * s[1] + p[1]
+    a = num_h if d[0] == 1 else num_h // d[0]
+    b = num_w if d[1] == 1 else num_w // d[1]
+    nonzero = _all([_is_zero(num_h % d[0]), _is_zero(num_w % d[1]),
+                    a >= 0, a < kh, b >= 0, b < kw])
+    return a, b, nonzero
+
+
+def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
+                      kernel_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
+                      dilation: Any = 1, order: str = "row") -> tuple[Any, Any, Any, Any, Any]:
+    """Which weight sits at :math:`M_{ij}` (zero padding), in closed form.
+
+    Explanation
+    -----------
+    Split the row index into output channel and pixel, :math:`i \\mapsto (o, u, v)`, and
+    the column index into input channel and pixel, :math:`j \\mapsto (c, r, q)`: with
+    ``order="row"``, :math:`o = \\lfloor i / H'W' \\rfloor`,
+    :math:`u = \\lfloor (i \\bmod H'W') / W' \\rfloor`, :math:`v = i \\bmod W'`
+    (``"col"`` swaps the roles of the two axes).  Output :math:`(u, v)` reads input row
+    :math:`r = u s_h - p_h + a d_h`, so
+
+    .. math:: a = \\frac{r - u s_h + p_h}{d_h}, \\qquad b = \\frac{q - v s_w + p_w}{d_w},
+
+    and :math:`M_{ij} = w_{o,c,a,b}` when both are integers with :math:`0 \\le a < k_h`,
+    :math:`0 \\le b < k_w`; otherwise :math:`M_{ij} = 0`.
+
+    Only ``//``, ``%`` and comparisons are used, so ``i`` and ``j`` may be ints, integer
+    torch tensors (broadcast, to evaluate many entries at once) or SymPy expressions.
+
+    Parameters
+    ----------
+    i, j : int, torch.Tensor or sympy.Expr
+        Row and column of :math:`M` (0-based).
+    input_shape : (C_in, H, W)
+    kernel_shape : (C_out, C_in, k_h, k_w)
+    stride, padding, dilation : int or (int, int)
+        As in :func:`conv_matrix` (zero padding only).
+    order : {"row", "col"}
+
+    Returns
+    -------
+    (o, c, a, b, nonzero)
+        :math:`M_{ij}` is ``weight[o, c, a, b]`` where ``nonzero`` holds, else 0 (then
+        ``a`` or ``b`` may be out of range).  ``nonzero`` is a bool, a bool tensor or a
+        SymPy condition.
+
+    Raises
+    ------
+    ValueError
+        Channel mismatch, kernel larger than the padded input, unknown ``order``, or an
+        int ``i``/``j`` outside the matrix.
+
+    Examples
+    --------
+    >>> conv_matrix_entry(0, 4, (1, 3, 3), (1, 1, 2, 2))   # M[0, 4] = w[0, 0, 1, 1]
+    (0, 0, 1, 1, True)
+    >>> conv_matrix_entry(0, 2, (1, 3, 3), (1, 1, 2, 2))[-1]
+    False
+    >>> import sympy as sp
+    >>> i, j = sp.symbols("i j", integer=True, nonnegative=True)
+    >>> o, c, a, b, nz = conv_matrix_entry(i, j, (1, 4, 4), (1, 1, 3, 3), order="col")
+    >>> a, b
+    (-Mod(i, 2) + Mod(j, 4), -floor(i/2) + floor(j/4))
+
+    See Also
+    --------
+    conv_matrix_entry_sym : the formula with symbolic sizes.
+    conv_matrix : the whole matrix.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    _choice("order", order, ORDERS)
+    c_in, h, w = _shape3(input_shape)
+    if not isinstance(kernel_shape, (tuple, list, torch.Size)) or len(kernel_shape) != 4:
+        raise ValueError(f"kernel_shape must be (C_out, C_in, k_h, k_w), got {kernel_shape!r}")
+    c_out, kc_in, kh, kw = (_int(f"kernel_shape[{k}]", v, 1) for k, v in enumerate(kernel_shape))
+    if kc_in != c_in:
+        raise ValueError(f"kernel_shape has C_in={kc_in} input channels but input_shape has {c_in}")
+    s, p, d = _pair("stride", stride, 1), _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+    ho = _out_size("height", h, kh, s[0], p[0], d[0])
+    wo = _out_size("width", w, kw, s[1], p[1], d[1])
+    for name, idx, n in (("i", i, c_out * ho * wo), ("j", j, c_in * h * w)):
+        if isinstance(idx, int) and not isinstance(idx, bool) and not 0 <= idx < n:
+            raise ValueError(f"{name} must be in [0, {n}), got {idx}")
+    # with one channel the split is the identity; skipping it keeps symbolic results short
+    o, i_pix = (0, i) if c_out == 1 else (i // (ho * wo), i % (ho * wo))
+    c, j_pix = (0, j) if c_in == 1 else (j // (h * w), j % (h * w))
+    a, b, nonzero = _entry_one_channel(i_pix, j_pix, h, w, ho, wo, kh, kw, s, p, d, order)
+    return o, c, a, b, nonzero
+
+
+def conv_matrix_entry_sym(order: str = "row", stride: Any = 1, padding: Any = 0,
+                          dilation: Any = 1) -> tuple[tuple[sp.Expr, sp.Expr, sp.Basic],
+                                                      tuple[sp.Symbol, ...]]:
+    """The entry formula of a one-channel convolution matrix with symbolic sizes.
+
+    Explanation
+    -----------
+    The same formula as :func:`conv_matrix_entry`, for one input and one output channel,
+    with the image size :math:`H \\times W` and kernel size :math:`k_h \\times k_w` as
+    SymPy symbols (and stride, padding, dilation as given: ints or your own symbols,
+    the same on both axes).  :math:`H', W'` come from
+    :func:`dlmath.conv.conv_output_size`.
+
+    Parameters
+    ----------
+    order : {"row", "col"}
+    stride, padding, dilation : int or sympy.Expr
+
+    Returns
+    -------
+    ((a, b, nonzero), (i, j, H, W, k_h, k_w))
+        :math:`M_{ij} = w_{a,b}` where ``nonzero`` holds, else 0; and the symbols.
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is unknown.
+
+    Examples
+    --------
+    >>> (a, b, nz), (i, j, H, W, kh, kw) = conv_matrix_entry_sym("col")
+    >>> a
+    -Mod(i, H - k_h + 1) + Mod(j, H)
+    >>> b
+    floor(j/H) - floor(i/(H - k_h + 1))
+    >>> nz.subs({i: 0, j: 5, H: 4, W: 4, kh: 3, kw: 3})     # M[0, 5] = w[1, 1]
+    True
+
+    See Also
+    --------
+    conv_matrix_entry : numeric and vectorised version, any number of channels.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    _choice("order", order, ORDERS)
+    i, j = sp.symbols("i j", integer=True, nonnegative=True)
+    h, w, kh, kw = sp.symbols("H W k_h k_w", integer=True, positive=True)
+    ho = conv_output_size(h, kh, stride, padding, dilation)
+    wo = conv_output_size(w, kw, stride, padding, dilation)
+    s, p, d = (stride, stride), (padding, padding), (dilation, dilation)
+    a, b, nonzero = _entry_one_channel(i, j, h, w, ho, wo, kh, kw, s, p, d, order)
+    return (a, b, nonzero), (i, j, h, w, kh, kw)
+
+
+def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0,
+                                  dilation: Any = 1) -> Any:
+    """The ``output_padding`` for which ``conv_transpose2d`` returns the input size.
+
+    Explanation
+    -----------
+    ``conv_transpose2d(g, weight, stride, padding, output_padding, dilation)`` computes
+    :math:`M^\\top g` (the gradient of the convolution with respect to its input).  Its
+    output length is :math:`(n'-1)s - 2p + d(k-1) + 1 + \\text{output\\_padding}`; the
+    convolution's floor may have dropped up to :math:`s-1` input positions, which
+    ``output_padding`` restores:
+    :math:`n - [(n'-1)s - 2p + d(k-1) + 1] = (n + 2p - d(k-1) - 1) \\bmod s`.
+
+    Parameters
+    ----------
+    size, kernel, stride, padding, dilation : int or sympy.Expr
+        As in :func:`dlmath.conv.conv_output_size`.
+
+    Returns
+    -------
+    int or sympy.Expr
+        In ``0 .. stride-1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`dlmath.conv.conv_output_size`.
+
+    Examples
+    --------
+    >>> conv_transpose_output_padding(7, 3, stride=2)
+    0
+    >>> conv_transpose_output_padding(8, 3, stride=2)      # floor((8-3)/2) drops one column
+    1
+
+    See Also
+    --------
+    conv_matrix : the matrix whose transpose ``conv_transpose2d`` applies.
+    dlmath.conv.conv_output_size : the forward size.
+
+    Chapter: :ref:`ch-conv-matrix`.
+    """
+    out = conv_output_size(size, kernel, stride, padding, dilation)
+    return size - ((out - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
