@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 import torch
+
+from dlmath._device import device as _device
 
 __all__ = [
     "adjacency_matrix",
@@ -79,6 +82,21 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run tiny tensor ops on one thread, restoring the setting afterwards.
+
+    Intra-op threads only add overhead on matrices of a few dozen rows, and on a busy
+    shared CPU they can make each training step many times slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check_normalization(normalization: object) -> None:
@@ -1122,9 +1140,10 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
     every node's features take part in every forward pass, so the graph carries the labels
     to the unlabelled nodes.  Initialisation and dropout use torch's random state seeded
     with ``seed`` (the global state is restored afterwards) and computation is in float64,
-    so a run is deterministic on a given device.  With an edgeless ``A`` (all zeros),
-    :math:`\hat A = I` and the model is a two-layer MLP on the features alone: the baseline
-    that shows what the graph adds.
+    so a run is deterministic on a given device.  On the CPU it uses one thread: the
+    matrices are tiny.  With an edgeless ``A`` (all zeros), :math:`\hat A = I` and the
+    model is a two-layer MLP on the features alone: the baseline that shows what the graph
+    adds.
 
     Parameters
     ----------
@@ -1148,8 +1167,8 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
     Raises
     ------
     ValueError
-        For inconsistent shapes, labels outside ``0..C-1``, repeated or out-of-range
-        labelled nodes, or no unlabelled node left to evaluate.
+        For inconsistent shapes, negative labels, repeated or out-of-range labelled nodes,
+        no unlabelled node left to evaluate, or a non-positive ``lr``.
 
     Examples
     --------
@@ -1166,8 +1185,6 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
     ----------
     Kipf and Welling (2017), section 3.  Chapter: :ref:`ch-graphs`.
     """
-    from dlmath._device import device as _device
-
     A_hat = gcn_normalized_adjacency(A)
     n = A_hat.shape[0]
     X = torch.as_tensor(features).to(torch.float64)
@@ -1199,7 +1216,8 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
     X_d, A_d, y_d, m_d = X.to(dev), A_hat.to(dev), y.to(dev), mask.to(dev)
     losses = []
     # seeded initialisation and dropout; the global random state is restored afterwards
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []), \
+            _one_torch_thread():
         torch.manual_seed(seed)
         model = GCN(X.shape[1], hidden, num_classes, dropout).double().to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -1211,11 +1229,11 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
             loss.backward()
             opt.step()
             losses.append(loss.item())
-    model.eval()
-    model = model.cpu()
-    with torch.no_grad():
-        logits = model(X, A_hat)
-        emb = model.embed(X, A_hat)
+        model.eval()
+        model = model.cpu()
+        with torch.no_grad():
+            logits = model(X, A_hat)                                 # (n, C)
+            emb = model.embed(X, A_hat)                              # (n, hidden)
     pred = logits.argmax(dim=1)
     acc = float((pred[~mask] == y[~mask]).double().mean())
     return GCNResult(model=model, losses=tuple(losses), predictions=pred, accuracy=acc,
