@@ -88,6 +88,10 @@ def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | Non
     --------
     scaled_dot_product_attention : multiplies these weights by the values.
     causal_mask
+
+    References
+    ----------
+    Vaswani et al. (2017), Eq. (1).  Chapter: :ref:`ch-hopfield`.
     """
     Q = _check_tensor("Q", Q)
     K = _check_tensor("K", K)
@@ -213,6 +217,10 @@ def causal_mask(L: int, S: int | None = None, *, device: torch.device | str | No
     See Also
     --------
     attention_weights
+
+    References
+    ----------
+    Chapter: :ref:`ch-transformers`.
     """
     S = L if S is None else S
     for name, value in (("L", L), ("S", S)):
@@ -222,7 +230,27 @@ def causal_mask(L: int, S: int | None = None, *, device: torch.device | str | No
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Reshape ``(..., T, h*d)`` into ``(..., h, T, d)``: one slice per head.
+    r"""Reshape ``(..., T, h*d)`` into ``(..., h, T, d)``: one slice per head.
+
+    Explanation
+    -----------
+    Head :math:`h` gets the columns :math:`h d, \dots, (h+1)d - 1` of the projected
+    features, the layout of ``torch.nn.MultiheadAttention``.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., T, h*d)
+    num_heads : int
+        h >= 1, dividing the last dimension.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., h, T, d)
+
+    Raises
+    ------
+    ValueError
+        If ``num_heads`` does not divide the last dimension.
 
     Examples
     --------
@@ -233,6 +261,11 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     See Also
     --------
     merge_heads : the inverse.
+    multi_head_attention
+
+    References
+    ----------
+    Chapter: :ref:`ch-transformers`.
     """
     x = _check_tensor("x", x)
     if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
@@ -247,6 +280,14 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """Reshape ``(..., h, T, d)`` into ``(..., T, h*d)``, concatenating the heads.
 
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., h, T, d)
+
+    Returns
+    -------
+    torch.Tensor, shape (..., T, h*d)
+
     Examples
     --------
     >>> x = torch.randn(2, 5, 12)
@@ -256,6 +297,10 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     See Also
     --------
     split_heads : the inverse.
+
+    References
+    ----------
+    Chapter: :ref:`ch-transformers`.
     """
     x = _check_tensor("x", x, min_ndim=3)
     # (..., h, T, d) -> (..., T, h, d) -> (..., T, h*d)
@@ -319,7 +364,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
 
     References
     ----------
-    Vaswani et al. (2017), section 3.2.2.
+    Vaswani et al. (2017), section 3.2.2.  Chapter: :ref:`ch-transformers`.
     """
     named = (("query", query), ("key", key), ("value", value), ("W_q", W_q), ("W_k", W_k),
              ("W_v", W_v), ("W_o", W_o))
@@ -333,9 +378,9 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
         raise ValueError(f"W_q and W_k must have the same number of columns H*d_k, got {W_q.shape[1]} and {W_k.shape[1]}")
     if W_o.ndim != 2 or W_o.shape[0] != W_v.shape[1]:
         raise ValueError(f"W_o must have shape (H*d_v, d_out) with H*d_v = {W_v.shape[1]}, got {tuple(W_o.shape)}")
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise ValueError(f"num_heads must be an int >= 1, got {num_heads!r}")
     for name, W in (("W_q", W_q), ("W_v", W_v)):
-        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(f"num_heads must be an int >= 1, got {num_heads!r}")
         if W.shape[1] % num_heads:
             raise ValueError(f"num_heads {num_heads} must divide the columns of {name}, {W.shape[1]}")
 
@@ -394,7 +439,7 @@ def sinusoidal_positional_encoding(num_positions: int, dim: int, base: float = 1
 
     References
     ----------
-    Vaswani et al. (2017), section 3.5.
+    Vaswani et al. (2017), section 3.5.  Chapter: :ref:`ch-transformers`.
     """
     if isinstance(num_positions, bool) or not isinstance(num_positions, int) or num_positions < 1:
         raise ValueError(f"num_positions must be an int >= 1, got {num_positions!r}")
@@ -451,7 +496,7 @@ def rotary_embedding(x: torch.Tensor, positions: torch.Tensor | None = None,
 
     References
     ----------
-    Su et al. (2024), Eq. (13) and (34).
+    Su et al. (2024), Eq. (13) and (34).  Chapter: :ref:`ch-transformers`.
     """
     x = _check_tensor("x", x)
     T, d = x.shape[-2], x.shape[-1]

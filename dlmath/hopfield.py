@@ -214,6 +214,10 @@ def energy_sym(N: int, D: int) -> tuple[sp.Expr, tuple[sp.Matrix, sp.Matrix, sp.
     See Also
     --------
     energy : numeric version (torch).
+
+    References
+    ----------
+    Chapter: :ref:`ch-hopfield`.
     """
     for name, value in (("N", N), ("D", D)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -487,6 +491,10 @@ def retrieve(X: torch.Tensor, q: torch.Tensor, beta: float, max_steps: int = 100
     See Also
     --------
     update, energy
+
+    References
+    ----------
+    Ramsauer et al. (2021), Theorems 1 and 2.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
     beta = _check_beta(beta)
@@ -634,6 +642,10 @@ def retrieval_error(X: torch.Tensor, q: torch.Tensor, beta: float, index: int) -
     See Also
     --------
     retrieval_error_bound, update
+
+    References
+    ----------
+    Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
     beta = _check_beta(beta)
