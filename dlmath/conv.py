@@ -22,7 +22,8 @@ Distill (2019); the shape formulas and argument checks of ``torch.nn.Conv2d``,
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -161,7 +162,7 @@ def conv_output_size(size: Size, kernel: Size, stride: Size = 1, padding: Size =
 
     References
     ----------
-    Dumoulin & Visin (2016), relationships 1-6 and 15.  Chapter: :ref:`ch-conv-arithmetic`.
+    Dumoulin & Visin (2016), sections 2, 3 and 5.1.  Chapter: :ref:`ch-conv-arithmetic`.
     """
     size = _arg("size", size, 1)
     kernel = _arg("kernel", kernel, 1)
@@ -321,6 +322,10 @@ def conv_transpose_output_size(size: Size, kernel: Size, stride: Size = 1, paddi
     PyTorch accepts :math:`r < \max(s, d)`; for :math:`s \le r < d` the result is not a
     length that the forward convolution maps back to :math:`n`.
 
+    A padding so large that :math:`m < 1` is an error.  (PyTorch's 2-D and 3-D layers
+    return an empty tensor when :math:`m = 0` exactly, while its 1-D layer raises; this
+    function raises in both cases.)
+
     Parameters
     ----------
     size, kernel : int or sympy.Expr
@@ -339,8 +344,8 @@ def conv_transpose_output_size(size: Size, kernel: Size, stride: Size = 1, paddi
     Raises
     ------
     ValueError
-        If ``output_padding >= max(stride, dilation)``, if the output would be empty
-        (padding too large), or an argument is out of range.
+        If ``output_padding >= max(stride, dilation)``, if the output would be empty or
+        negative (padding too large), or an argument is out of range.
     TypeError
         If an argument is neither an integer nor a SymPy expression.
 
@@ -363,7 +368,7 @@ def conv_transpose_output_size(size: Size, kernel: Size, stride: Size = 1, paddi
 
     References
     ----------
-    Dumoulin & Visin (2016), section 4 (relationships 8-14); ``torch.nn.ConvTranspose2d``.
+    Dumoulin & Visin (2016), section 4; ``torch.nn.ConvTranspose2d``.
     Chapter: :ref:`ch-conv-arithmetic`.
     """
     size = _arg("size", size, 1)
@@ -426,7 +431,7 @@ def trailing_unread_inputs(size: Size, kernel: Size, stride: Size = 1, padding: 
 
     References
     ----------
-    Dumoulin & Visin (2016), section 2.4.  Chapter: :ref:`ch-conv-arithmetic`.
+    Dumoulin & Visin (2016), section 2.  Chapter: :ref:`ch-conv-arithmetic`.
     """
     conv_output_size(size, kernel, stride, padding, dilation)   # validates, raises if no window
     room = size + 2 * padding - (dilation * (kernel - 1) + 1)
@@ -483,7 +488,7 @@ def same_padding(kernel: Size, dilation: Size = 1,
     >>> same_padding(4)
     Traceback (most recent call last):
     ...
-    ValueError: kernel 4 with dilation 1 spans 4 positions, an even number: no symmetric padding keeps the size; same_padding(4, 1, asymmetric=True) gives the pair (left, right) = (1, 2)
+    ValueError: kernel 4 with dilation 1 spans 4 positions, an even number: no symmetric ...
 
     See Also
     --------
@@ -492,7 +497,7 @@ def same_padding(kernel: Size, dilation: Size = 1,
 
     References
     ----------
-    Dumoulin & Visin (2016), section 2.2.1 ("half padding").  Chapter: :ref:`ch-conv-arithmetic`.
+    Dumoulin & Visin (2016), section 2 ("half padding").  Chapter: :ref:`ch-conv-arithmetic`.
     """
     kernel = _arg("kernel", kernel, 1)
     dilation = _arg("dilation", dilation, 1)
@@ -524,7 +529,9 @@ def halving_padding(kernel: Size, stride: Size = 2, dilation: Size = 1) -> Size:
     :math:`n - s \le n + 2p - K < n`, that is :math:`K - s \le 2p \le K - 1`.  The
     largest such padding is
 
-    .. math:: p = \left\lfloor \frac{K-1}{2} \right\rfloor = \left\lfloor \frac{d(k-1)}{2} \right\rfloor,
+    .. math::
+        p = \left\lfloor \frac{K-1}{2} \right\rfloor
+          = \left\lfloor \frac{d(k-1)}{2} \right\rfloor,
 
     the one returned; for :math:`s = 2` it is the only one (``k=2, p=0``;
     ``k=3, p=1``; ``k=4, p=1``; ``k=5, p=2``...).  It does not depend on :math:`n`.
@@ -565,7 +572,7 @@ def halving_padding(kernel: Size, stride: Size = 2, dilation: Size = 1) -> Size:
     >>> halving_padding(4, stride=1)
     Traceback (most recent call last):
     ...
-    ValueError: with stride 1 no padding keeps the size for kernel 4 (dilation 1, span 4): the span must be odd
+    ValueError: with stride 1 no padding keeps the size for kernel 4 (dilation 1, span 4): ...
 
     See Also
     --------
@@ -698,7 +705,7 @@ def receptive_field_per_layer(layers: Sequence[Sequence[Size]]) -> list[Receptiv
 
     References
     ----------
-    Araujo, Norris & Sim, Distill (2019), equations (2) and (5)-(6).
+    Araujo, Norris & Sim, Distill (2019): the closed forms for the size, stride and padding.
     Chapter: :ref:`ch-conv-arithmetic`.
     """
     rows = []
@@ -756,13 +763,49 @@ def receptive_field(layers: Sequence[Sequence[Size]]) -> ReceptiveField:
     return receptive_field_per_layer(layers)[-1]
 
 
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run tiny tensor ops on one thread, restoring the setting afterwards.
+
+    Intra-op threads only add overhead on tensors of a few dozen entries, and on a busy
+    shared CPU they can make each call a hundred times slower.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 _TORCH_LAYERS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
                  "convtranspose1d", "convtranspose2d")
 
 
+def _run_layer(layer, dims, x, w, kernel, stride, padding, dilation, ceil_mode,
+               output_padding, count_include_pad):
+    """Apply the functional form of ``layer`` (a name in ``_TORCH_LAYERS``) to ``x``."""
+    import torch.nn.functional as F
+
+    if layer in ("conv1d", "conv2d"):
+        conv = F.conv1d if dims == 1 else F.conv2d
+        return conv(x, w, None, stride, padding, dilation)
+    if layer.startswith("convtranspose"):
+        convt = F.conv_transpose1d if dims == 1 else F.conv_transpose2d
+        return convt(x, w, None, stride, padding, output_padding, 1, dilation)
+    if layer.startswith("maxpool"):
+        pool = F.max_pool1d if dims == 1 else F.max_pool2d
+        return pool(x, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    pool = F.avg_pool1d if dims == 1 else F.avg_pool2d
+    return pool(x, kernel, stride, padding, ceil_mode=ceil_mode,
+                count_include_pad=count_include_pad)
+
+
 def torch_output_size(layer: str, size: int, kernel: int, stride: int | None = None,
                       padding: int = 0, dilation: int = 1, ceil_mode: bool = False,
-                      output_padding: int = 0) -> int | None:
+                      output_padding: int = 0, count_include_pad: bool = True) -> int | None:
     r"""The output length PyTorch actually produces, or ``None`` if it rejects the arguments.
 
     Explanation
@@ -773,7 +816,9 @@ def torch_output_size(layer: str, size: int, kernel: int, stride: int | None = N
 
     Parameters
     ----------
-    layer : {"conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "convtranspose1d", "convtranspose2d"}
+    layer : str
+        One of ``"conv1d"``, ``"conv2d"``, ``"maxpool1d"``, ``"maxpool2d"``, ``"avgpool1d"``,
+        ``"avgpool2d"``, ``"convtranspose1d"``, ``"convtranspose2d"``.
     size, kernel, padding, dilation : int
         ``dilation`` is ignored by average pooling, which has none.
     stride : int, optional
@@ -782,6 +827,8 @@ def torch_output_size(layer: str, size: int, kernel: int, stride: int | None = N
         Pooling only.
     output_padding : int
         Transposed convolutions only.
+    count_include_pad : bool
+        Average pooling only (it changes the values, not the size).
 
     Returns
     -------
@@ -790,7 +837,8 @@ def torch_output_size(layer: str, size: int, kernel: int, stride: int | None = N
     Raises
     ------
     ValueError
-        If ``layer`` is not one of the names above.
+        If ``layer`` is not one of the names above, or ``size`` or ``kernel`` is not a
+        positive integer (the input and the weights could not be built).
 
     Examples
     --------
@@ -810,31 +858,22 @@ def torch_output_size(layer: str, size: int, kernel: int, stride: int | None = N
     Chapter: :ref:`ch-conv-arithmetic`.
     """
     import torch
-    import torch.nn.functional as F
 
     if layer not in _TORCH_LAYERS:
         raise ValueError(f"layer must be one of {_TORCH_LAYERS}, got {layer!r}")
+    size, kernel = int(_arg("size", size, 1)), int(_arg("kernel", kernel, 1))
     dims = 2 if layer.endswith("2d") else 1
     pool = "pool" in layer
     if stride is None:
         stride = kernel if pool else 1
     x = torch.zeros((1, 1) + (size,) * dims)          # (B, C, *spatial)
     w = torch.zeros((1, 1) + (kernel,) * dims)        # (C_out, C_in, *kernel)
-    try:
-        if layer.startswith("conv1d") or layer.startswith("conv2d"):
-            conv = F.conv1d if dims == 1 else F.conv2d
-            y = conv(x, w, None, stride, padding, dilation)
-        elif layer.startswith("convtranspose"):
-            convt = F.conv_transpose1d if dims == 1 else F.conv_transpose2d
-            y = convt(x, w, None, stride, padding, output_padding, 1, dilation)
-        elif layer.startswith("maxpool"):
-            pool_fn = F.max_pool1d if dims == 1 else F.max_pool2d
-            y = pool_fn(x, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
-        else:
-            pool_fn = F.avg_pool1d if dims == 1 else F.avg_pool2d
-            y = pool_fn(x, kernel, stride, padding, ceil_mode=ceil_mode)
-    except (RuntimeError, ValueError):
-        return None
+    with _one_torch_thread():
+        try:
+            y = _run_layer(layer, dims, x, w, kernel, stride, padding, dilation, ceil_mode,
+                           output_padding, count_include_pad)
+        except (RuntimeError, ValueError):
+            return None
     return int(y.shape[-1])
 
 
@@ -903,13 +942,14 @@ def unit_input_gradient(layers: Sequence[Sequence[int]], size: int, unit: int | 
     if not _is_int(unit) or not 0 <= unit < n:
         raise ValueError(f"unit must be an int in [0, {n - 1}], got {unit!r}")
     gen = torch.Generator().manual_seed(seed)
-    x = torch.zeros(1, 1, size, dtype=torch.float64, requires_grad=True)   # (B, C, N)
-    h = x
-    for k, s, p, d in specs:
-        if weights == "ones":
-            w = torch.ones(1, 1, k, dtype=torch.float64)
-        else:
-            w = 0.5 + torch.rand(1, 1, k, generator=gen, dtype=torch.float64)
-        h = F.conv1d(h, w, None, s, p, d)
-    (grad,) = torch.autograd.grad(h[0, 0, unit], x)
+    with _one_torch_thread():
+        x = torch.zeros(1, 1, size, dtype=torch.float64, requires_grad=True)   # (B, C, N)
+        h = x
+        for k, s, p, d in specs:
+            if weights == "ones":
+                w = torch.ones(1, 1, k, dtype=torch.float64)            # (C_out, C_in, k)
+            else:
+                w = 0.5 + torch.rand(1, 1, k, generator=gen, dtype=torch.float64)
+            h = F.conv1d(h, w, None, s, p, d)
+        (grad,) = torch.autograd.grad(h[0, 0, unit], x)
     return grad[0, 0]
