@@ -25,7 +25,7 @@ STAMP  := $(VENV)/.dlmath-installed
 KERNEL := dlmath
 STRICT := -W --keep-going -n -T
 
-.PHONY: help html test doctest book-doctest bench check-site clean clean-all install FORCE
+.PHONY: help html test doctest book-doctest bench check-site clean clean-all install
 .DEFAULT_GOAL := help
 
 help:
@@ -38,10 +38,10 @@ help:
 	@echo "make clean    remove the built site and execution caches"
 	@echo "make clean-all  also remove $(VENV)"
 
-# The torch spec is remembered so that a different TORCH_SPEC triggers a reinstall.
-$(VENV)/.torch-spec: FORCE
-	@mkdir -p $(VENV)
-	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
+# The torch spec is remembered (rewritten only when it differs, when the Makefile is read),
+# so that a different TORCH_SPEC triggers a reinstall and the same one does not.
+_torch_spec := $(shell mkdir -p $(VENV) && { echo '$(TORCH_SPEC)' | cmp -s - $(VENV)/.torch-spec \
+                 || echo '$(TORCH_SPEC)' > $(VENV)/.torch-spec; })
 
 $(STAMP): pyproject.toml $(VENV)/.torch-spec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
