@@ -369,13 +369,19 @@ def _index_state(state: Any, index: torch.Tensor) -> Any:
         return {key: _index_state(s, index) for key, s in state.items()}
     if state is None:
         return None
-    raise TypeError(f"state must hold tensors in tuples, lists or dicts, got {type(state).__name__}")
+    raise TypeError(f"state must hold tensors in tuples, lists or dicts, "
+                    f"got {type(state).__name__}")
 
 
 def _first_tensor(state: Any) -> torch.Tensor | None:
     if isinstance(state, torch.Tensor):
         return state
-    items = state.values() if isinstance(state, dict) else state if isinstance(state, (tuple, list)) else ()
+    if isinstance(state, dict):
+        items = list(state.values())
+    elif isinstance(state, (tuple, list)):
+        items = list(state)
+    else:
+        items = []
     for s in items:
         t = _first_tensor(s)
         if t is not None:
@@ -409,7 +415,8 @@ def _check_len(max_len: int) -> None:
 
 
 def _run(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max_len: int,
-         choose: Callable[[torch.Tensor], torch.Tensor], batch_size: int | None) -> list[Hypothesis]:
+         choose: Callable[[torch.Tensor], torch.Tensor],
+         batch_size: int | None) -> list[Hypothesis]:
     """Left-to-right decoding with one choice per row (greedy or sampled)."""
     _check_len(max_len)
     tokens = _start(state, bos, batch_size)                          # (N,)

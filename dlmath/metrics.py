@@ -87,7 +87,8 @@ def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
     """
     for name, seq in (("a", a), ("b", b)):
         if not isinstance(seq, Sequence):
-            raise TypeError(f"{name} must be a sequence (str, list or tuple), got {type(seq).__name__}")
+            raise TypeError(f"{name} must be a sequence (str, list or tuple), "
+                            f"got {type(seq).__name__}")
     if len(a) < len(b):  # keep the row over the shorter sequence
         a, b = b, a
     previous = list(range(len(b) + 1))            # D_{0, j} = j
