@@ -32,7 +32,7 @@ from typing import Any, Union
 import sympy as sp
 import torch
 
-from dlmath.conv import conv_output_size
+from dlmath.conv import conv_output_size, conv_transpose_output_size
 
 __all__ = [
     "PADDING_MODES",
@@ -181,7 +181,8 @@ def unvec(v: torch.Tensor, shape: Sequence[int], order: str = "row") -> torch.Te
     _choice("order", order, ORDERS)
     c, h, w = _shape3(shape)
     if v.dim() not in (1, 2) or v.shape[-1] != c * h * w:
-        raise ValueError(f"v must have last dimension C*H*W = {c * h * w}, got shape {tuple(v.shape)}")
+        raise ValueError(f"v must have last dimension C*H*W = {c * h * w}, "
+                         f"got shape {tuple(v.shape)}")
     if order == "col":
         return v.unflatten(-1, (c, w, h)).transpose(-1, -2)
     return v.unflatten(-1, (c, h, w))
@@ -190,7 +191,8 @@ def unvec(v: torch.Tensor, shape: Sequence[int], order: str = "row") -> torch.Te
 # --- padding as a linear map ------------------------------------------------------------
 
 
-def pad_source_index(size: int, padding: int | tuple[int, int], mode: str = "zeros") -> torch.Tensor:
+def pad_source_index(size: int, padding: int | tuple[int, int],
+                     mode: str = "zeros") -> torch.Tensor:
     """For each position of a padded 1-D signal, the input position it copies (-1: zero).
 
     Explanation
@@ -391,7 +393,8 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
     if not isinstance(weight, torch.Tensor):
         raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
     if weight.dim() != 4:
-        raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), got {tuple(weight.shape)}")
+        raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), "
+                         f"got {tuple(weight.shape)}")
     c_in, h, w = _shape3(input_shape)
     c_out, wc_in, kh, kw = weight.shape
     if wc_in != c_in:
@@ -416,34 +419,40 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
     v, b = torch.arange(wo, device=dev), torch.arange(kw, device=dev)
     r = src_h[u[:, None] * sh + a[None, :] * dh]  # (H', k_h)
     q = src_w[v[:, None] * sw + b[None, :] * dw]  # (W', k_w)
+    tap = a[:, None] * kw + b[None, :]  # (k_h, k_w): flat index of w[a, b]
 
-    # broadcast to (H', W', k_h, k_w)
-    r, q = r[:, None, :, None], q[None, :, None, :]
-    uu, vv = u[:, None, None, None], v[None, :, None, None]
-    tap = (a[:, None] * kw + b[None, :])[None, None]  # flat index a*k_w + b
-    if order == "row":
-        out_pos, in_pos = uu * wo + vv, r * w + q
-    else:
-        out_pos, in_pos = vv * ho + uu, q * h + r
-    shape = (ho, wo, kh, kw)
-    keep = ((r >= 0) & (q >= 0)).expand(shape)
-    out_pos = out_pos.expand(shape)[keep]  # (n,)
-    in_pos = in_pos.expand(shape)[keep]  # (n,)
-    tap = tap.expand(shape)[keep]  # (n,)
+    # output pixels P and taps T, each listed in the order of the vec, so that with zero
+    # padding the (row, column) pairs come out sorted and distinct (no coalescing needed)
+    if order == "row":  # pixels (u, v), taps (a, b): (H', W', k_h, k_w)
+        r4, q4 = r[:, None, :, None], q[None, :, None, :]
+        out_pos = (u[:, None] * wo + v[None, :]).reshape(-1)  # (P,)
+        in_pos = (r4 * w + q4).reshape(ho * wo, kh * kw)  # (P, T)
+        tap = tap.reshape(-1)  # (T,)
+    else:  # pixels (v, u), taps (b, a): (W', H', k_w, k_h)
+        r4, q4 = r[None, :, None, :], q[:, None, :, None]
+        out_pos = (v[:, None] * ho + u[None, :]).reshape(-1)  # (P,)
+        in_pos = (q4 * h + r4).reshape(wo * ho, kw * kh)  # (P, T)
+        tap = tap.T.reshape(-1)  # (T,)
+    valid = ((r4 >= 0) & (q4 >= 0)).reshape(in_pos.shape)  # (P, T): tap reads a pixel
 
     # channel blocks: row o*H'W' + out_pos, column c*HW + in_pos, value w[o, c, tap]
-    o = torch.arange(c_out, device=dev)[:, None, None]
-    c = torch.arange(c_in, device=dev)[None, :, None]
-    rows = (o * (ho * wo) + out_pos).expand(c_out, c_in, -1).reshape(-1)  # (C_out*C_in*n,)
-    cols = (c * (h * w) + in_pos).expand(c_out, c_in, -1).reshape(-1)  # (C_out*C_in*n,)
-    vals = weight.reshape(c_out, c_in, kh * kw)[:, :, tap].reshape(-1)  # (C_out*C_in*n,)
+    full = (c_out, len(out_pos), c_in, len(tap))  # (C_out, P, C_in, T)
+    keep = valid[None, :, None, :].expand(full)
+    o = torch.arange(c_out, device=dev)[:, None, None, None]
+    c = torch.arange(c_in, device=dev)[None, None, :, None]
+    rows = (o * (ho * wo) + out_pos[None, :, None, None]).expand(full)[keep]  # (nnz,)
+    cols = (c * (h * w) + in_pos[None, :, None, :]).expand(full)[keep]  # (nnz,)
+    vals = weight.reshape(c_out, c_in, kh * kw)[:, None, :, tap].expand(full)[keep]  # (nnz,)
 
     size = (c_out * ho * wo, c_in * h * w)
+    distinct = padding_mode == "zeros"  # other modes may send several taps to one pixel
     if layout is None:
         dense = torch.zeros(size, dtype=weight.dtype, device=dev)
-        return dense.index_put((rows, cols), vals, accumulate=True)
+        return dense.index_put((rows, cols), vals, accumulate=not distinct)
     coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, size,
-                                  check_invariants=False).coalesce()
+                                  is_coalesced=distinct, check_invariants=False)
+    if not distinct:
+        coo = coo.coalesce()  # sort, and add the weights that reach the same pixel
     if layout == "coo":
         return coo
     with warnings.catch_warnings():  # torch calls CSR "beta"; the conversion itself is exact
@@ -554,7 +563,8 @@ def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
     c_out, kc_in, kh, kw = (_int(f"kernel_shape[{k}]", v, 1) for k, v in enumerate(kernel_shape))
     if kc_in != c_in:
         raise ValueError(f"kernel_shape has C_in={kc_in} input channels but input_shape has {c_in}")
-    s, p, d = _pair("stride", stride, 1), _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+    s, p = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    d = _pair("dilation", dilation, 1)
     ho = _out_size("height", h, kh, s[0], p[0], d[0])
     wo = _out_size("width", w, kw, s[1], p[1], d[1])
     for name, idx, n in (("i", i, c_out * ho * wo), ("j", j, c_in * h * w)):
@@ -647,7 +657,8 @@ def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, paddi
     Raises
     ------
     ValueError, TypeError
-        As :func:`dlmath.conv.conv_output_size`.
+        As :func:`dlmath.conv.conv_output_size`, and when the padding is so large that the
+        transposed convolution would have no output before ``output_padding``.
 
     Examples
     --------
@@ -659,9 +670,9 @@ def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, paddi
     See Also
     --------
     conv_matrix : the matrix whose transpose ``conv_transpose2d`` applies.
-    dlmath.conv.conv_output_size : the forward size.
+    dlmath.conv.conv_transpose_output_size : the size ``conv_transpose2d`` returns.
 
     Chapter: :ref:`ch-conv-matrix`.
     """
     out = conv_output_size(size, kernel, stride, padding, dilation)
-    return size - ((out - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
+    return size - conv_transpose_output_size(out, kernel, stride, padding, 0, dilation)
