@@ -1,0 +1,132 @@
+"""scikit-learn's bundled 8×8 handwritten digits, split and optionally upsampled.
+
+Scope: :func:`digits` reads the 1797 images of ``sklearn.datasets.load_digits`` (the test
+part of the UCI "Optical Recognition of Handwritten Digits" set: 8×8 images whose pixels
+count, from 0 to 16, the set pixels of a 4×4 block of a 32×32 bitmap), scales them to
+``[0, 1]``, splits them train / validation / test with a fixed seed, stratified by class,
+and optionally resizes them (bilinear) to a larger square, e.g. 16×16 so that three 2×2
+poolings leave a 2×2 map.  Nothing is downloaded: the data ship inside scikit-learn.
+
+Module and function share a name: ``dlmath.data.digits`` is this module, and calling it
+calls :func:`digits`, so ``dlmath.data.digits(size=16)`` works however it was imported.
+
+Chapter: :ref:`ch-training-cnns`.
+
+References: Alpaydin & Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
+Learning Repository (1998); scikit-learn's ``load_digits``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
+
+__all__ = ["digits"]
+
+
+def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0,
+           standardize: bool = False) -> DataSplits:
+    """The handwritten digits as ``(N, 1, size, size)`` float images and int64 labels.
+
+    Explanation
+    -----------
+    The pixel values ``0..16`` are divided by 16.  The split is stratified by class with
+    :func:`dlmath.data.stratified_split` (``fractions`` of train, validation, test) and
+    depends only on ``seed``.  For ``size != 8`` the images are resized with bilinear
+    interpolation (``align_corners=False``; with antialiasing when shrinking), which keeps
+    values in ``[0, 1]``.  With ``standardize`` the images are shifted and scaled by the
+    mean and standard deviation of all *training* pixels (one scalar each, so no
+    information from the validation or test images leaks into the inputs).
+
+    Parameters
+    ----------
+    size : int
+        Side of the returned images, ``>= 2``.
+    fractions : sequence of three floats
+        Train, validation and test fractions, positive, summing to 1.
+    seed : int
+        Seed of the split.
+    standardize : bool
+        Zero mean and unit variance over the training pixels instead of ``[0, 1]``.
+
+    Returns
+    -------
+    DataSplits
+        ``train``, ``val`` and ``test`` splits with inputs ``(N, 1, size, size)`` float32 and
+        targets ``(N,)`` int64 in ``0..9``; ``info`` holds ``name``, ``classes``, ``size``,
+        ``mean`` and ``std`` (the standardisation constants, 0 and 1 without it).
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not an int ``>= 2`` or ``fractions`` are not three positive numbers
+        summing to 1.
+    TypeError
+        If ``standardize`` is not a bool.
+
+    Examples
+    --------
+    >>> d = digits()
+    >>> d.sizes()
+    {'train': 1078, 'val': 360, 'test': 359}
+    >>> d.train.inputs[0].shape, d.train.targets.dtype
+    (torch.Size([1078, 1, 8, 8]), torch.int64)
+    >>> float(d.train.inputs[0].min()), float(d.train.inputs[0].max())
+    (0.0, 1.0)
+    >>> digits(size=16).test.inputs[0].shape
+    torch.Size([359, 1, 16, 16])
+    >>> digits(size=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: size must be an int >= 2, got 1
+
+    See Also
+    --------
+    dlmath.data.stratified_split : the split.
+    dlmath.data.mnist : the full-size MNIST digits, from local files.
+
+    References
+    ----------
+    Chapter: :ref:`ch-training-cnns`.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"size must be an int >= 2, got {size!r}")
+    if len(fractions) != 3:
+        raise ValueError(f"fractions must hold three numbers (train, val, test), got {fractions!r}")
+    if not isinstance(standardize, bool):
+        raise TypeError(f"standardize must be a bool, got {type(standardize).__name__}")
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    x = torch.from_numpy(np.asarray(raw.images, dtype=np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
+    y = torch.from_numpy(np.asarray(raw.target, dtype=np.int64))                   # (N,)
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=size < 8).clamp_(0.0, 1.0)
+    parts = [torch.from_numpy(p) for p in stratified_split(y.numpy(), fractions, seed)]
+    mean, std = 0.0, 1.0
+    if standardize:
+        train_x = x[parts[0]]
+        mean, std = float(train_x.mean()), float(train_x.std())
+        x = (x - mean) / std
+    splits = [TensorSplit(x[p].contiguous(), y[p].contiguous()) for p in parts]
+    info = {"name": "sklearn digits (UCI optical digits, 8x8)", "classes": 10, "size": size,
+            "mean": mean, "std": std}
+    return DataSplits(*splits, info=info)
+
+
+class _CallableModule(types.ModuleType):
+    # The package attribute ``dlmath.data.digits`` becomes this module as soon as it is
+    # imported; making the module callable keeps ``dlmath.data.digits(...)`` working.
+    def __call__(self, *args, **kwargs) -> DataSplits:
+        return digits(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
