@@ -359,6 +359,10 @@ def test_result_statistics_and_summary():
     assert mean == pytest.approx(acc.mean()) and std == pytest.approx(acc.std(ddof=1))
     assert res.values("val_accuracy").tolist() == res.history["val_accuracy"][:, -1].tolist()
     assert res.values("loss", epoch=0).tolist() == res.history["loss"][:, 0].tolist()
+    epochs, mean, std = res.curve("val_accuracy")
+    assert epochs.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(mean, res.history["val_accuracy"].mean(0))
+    np.testing.assert_allclose(std, res.history["val_accuracy"].std(0, ddof=1))
     assert math.isnan(run(config(seeds=(0,)), cache=False).mean_std("test_accuracy")[1])
     row = res.summary()
     assert row["seeds"] == 3 and row["device"] == "cpu" and row["examples_per_s"] > 0
