@@ -19,7 +19,6 @@ from functools import lru_cache
 import sympy as sp
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dlmath.claims import Check, Claim, register
 from dlmath.conv import conv_output_size
