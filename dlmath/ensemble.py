@@ -179,7 +179,8 @@ class Ensemble:
         if not models:
             raise ValueError("models is empty: an ensemble needs at least one member")
         for i, m in enumerate(models):
-            if not (callable(getattr(m, "start_state", None)) and callable(getattr(m, "step", None))):
+            methods = (getattr(m, "start_state", None), getattr(m, "step", None))
+            if not all(callable(f) for f in methods):
                 raise TypeError(f"models[{i}] ({type(m).__name__}) needs start_state(src) and "
                                 f"step(tokens, state) methods")
         self.models = models

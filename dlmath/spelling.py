@@ -323,9 +323,10 @@ def spell(model: Any, pronunciations: Sequence[Sequence[str]], method: Method = 
     ``<pad>`` or ``<bos>`` (their logits are set to :math:`-\\infty`), so each candidate's
     ``log_prob`` is its log-probability under the model's next-token distributions
     renormalised over the letters and ``<eos>`` (no filter, no temperature).  A trained
-    model gives those two tokens almost no probability, so this changes nothing visible.  ``model`` is anything with ``start_state(src)`` and
-    ``step(tokens, state)``: a trained :class:`~dlmath.seq2seq.Seq2Seq` in evaluation mode
-    or a :class:`dlmath.ensemble.Ensemble`.
+    model gives those two tokens almost no probability, so this changes nothing visible.
+    ``model`` is anything with ``start_state(src)`` and ``step(tokens, state)``: a trained
+    :class:`~dlmath.seq2seq.Seq2Seq` in evaluation mode or a
+    :class:`dlmath.ensemble.Ensemble`.
 
     Parameters
     ----------

@@ -221,7 +221,13 @@ class Adam:
 
 @dataclass(frozen=True)
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): :math:`w \\leftarrow w - \\eta\\lambda w`.
+    """Adam with decoupled weight decay, :math:`w \\leftarrow w - \\eta\\lambda w`.
+
+    Explanation
+    -----------
+    ``torch.optim.AdamW`` (Loshchilov & Hutter, "Decoupled weight decay regularization",
+    2019): the decay is applied to the weights directly instead of being added to the
+    gradient, so Adam's normalisation does not rescale it.
 
     Examples
     --------
@@ -336,12 +342,13 @@ class Cosine:
 
 @dataclass(frozen=True)
 class OneCycle:
-    """The one-cycle schedule: cosine up from ``1/div_factor`` to 1, then down to ``1/(div_factor*final_div_factor)``.
+    """One cycle: cosine up from ``1/div_factor`` to 1, then down to nearly 0.
 
     Explanation
     -----------
-    The learning rate of the config is the peak.  The rise takes the first ``pct_start``
-    of the steps; both phases follow a half cosine.  This is
+    The learning rate of the config is the peak, reached after the first ``pct_start`` of
+    the steps; the final factor is ``1/(div_factor * final_div_factor)``.  Both phases
+    follow a half cosine.  This is
     ``torch.optim.lr_scheduler.OneCycleLR`` (``anneal_strategy="cos"``, no momentum
     cycling), which a test uses as the oracle.
 

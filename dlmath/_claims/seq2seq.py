@@ -165,11 +165,12 @@ def _check_ensemble(cases: int = 200) -> Check:
     return Check(
         verified="the ensemble's cross-entropy is at most the members' average; its accuracy "
                  "carries no guarantee",
-        verdict="incomplete" if loss_ok and acc_fails else "incorrect" if not loss_ok else "correct",
+        verdict="incorrect" if not loss_ok else "incomplete" if acc_fails else "correct",
         note=f"On {cases} random cases (3 members) the ensemble's cross-entropy never exceeded "
              f"the average member's (Jensen for averaged probabilities, AM-GM for averaged "
-             f"log-probabilities; the closest case was {-max(worst.values()):.2f} nats below). For accuracy a single "
-             f"item suffices against: one member of three right, both ensembles wrong (member "
+             f"log-probabilities; the closest case was {-max(worst.values()):.2f} nats below). "
+             f"For accuracy one item suffices against it: one member of three right, both "
+             f"ensembles wrong (member "
              f"accuracy {member_acc:.2f}, ensemble 0). Boosting, also named, trains its models "
              "one after another, not independently.")
 
@@ -293,9 +294,9 @@ def _check_003_wer_at_3() -> Check:
         verdict=verdict,
         note=f"WER@3 = 0.755 below WER = 0.855 is consistent (WER@k never increases with k; "
              f"{cases} random corpora). But the listed candidate sets show that the three samples "
-             f"of a word may coincide: for {short} of the 10 words the rate is a best of 2. The book "
-             f"draws until it has 3 distinct candidates. On the ten listed words the best-of-"
-             f"candidates error is {listed_rate:.2f}.")
+             f"of a word may coincide: for {short} of the 10 words the rate is a best of 2. "
+             f"The book draws until it has 3 distinct candidates. On the ten listed words the "
+             f"best-of-candidates error is {listed_rate:.2f}.")
 
 
 register(Claim(id="000-Q3-1c-beam-keeps-top-k", source=R000, question="Q3 1c",

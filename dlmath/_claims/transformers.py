@@ -214,7 +214,7 @@ def _check_relative_extrapolation() -> Check:
         verified="scores depend only on offsets (so a pattern applies at every absolute position); "
                  "offsets longer than those trained on are new inputs",
         verdict="incomplete" if ok else "correct",
-        note=f"With rotary embeddings the scores at positions up to {8 * train} are a function of the "
+        note=f"With rotary embeddings the scores at positions up to {int(positions[-1])} are a function of the "
              f"offset alone (defect {defect:.0e}). But {unseen} of the {d // 2} rotating pairs of a "
              f"{d}-dimensional head have wavelengths longer than {train} positions, so offsets beyond "
              "the training length produce angles never seen in training; Press et al. (2022) measured "
