@@ -13,6 +13,9 @@ DLMATH_CHAPTERS
     Comma-separated chapter file names (without ``.md``) to build alone, for quick
     work on one chapter, e.g. ``DLMATH_CHAPTERS=01_conv_arithmetic``.  Cross-references
     into the chapters left out are then not checked.
+DLMATH_BUILD_JOBS
+    How many notebooks execute at once in a build (default: the usable cores, at most
+    4; ``1`` executes them one by one as Sphinx reads them).  See ``book/_ext``.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 BOOK = ROOT / "book"
+sys.path.insert(0, str(BOOK / "_ext"))  # local extensions
 
 project = "dlmath"
 author = "The dlmath authors"
@@ -33,6 +38,7 @@ release = "0.1.0"
 root_doc = "index"
 extensions = [
     "myst_nb",
+    "dlmath_preexec",    # book/_ext: notebooks execute in parallel before the read
     "sphinx_book_theme",
     "sphinx_proof",
     "sphinxcontrib.bibtex",
@@ -42,7 +48,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
 ]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 
 # --- strictness -------------------------------------------------------------------

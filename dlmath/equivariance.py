@@ -1177,7 +1177,7 @@ def pixel_permuted_digits(permutation_seed: int | None = 0, **digits_kwargs) -> 
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    from dlmath.data.digits import digits
+    from dlmath.data.handwritten import digits
     from dlmath.data.tensors import DataSplits, TensorSplit
 
     data = digits(**digits_kwargs)

@@ -85,13 +85,7 @@ _FORMAT = 1
 # --------------------------------------------------------------------------------------
 
 def _resolve_callable(fn: Any) -> Callable:
-    # A module that stands for its namesake function (``dlmath.data.digits``) is that function.
-    if isinstance(fn, types.ModuleType):
-        inner = getattr(fn, fn.__name__.rsplit(".", 1)[-1], None)
-        if callable(inner) and not isinstance(inner, types.ModuleType):
-            return inner
-        raise TypeError(f"module {fn.__name__} is not callable; pass a function or class")
-    if not callable(fn):
+    if isinstance(fn, types.ModuleType) or not callable(fn):
         raise TypeError(f"fn must be a callable (function or class), got {type(fn).__name__}")
     return fn
 
@@ -117,8 +111,7 @@ class Ref:
     text ``"module:qualname"`` of ``fn`` and the canonical JSON of ``kwargs`` (see
     :func:`canonical`), never by pickling: two Refs are equal, and hash equal, exactly when
     those agree.  ``fn`` must be a module-level function or class (a lambda or a nested
-    function has no stable name).  A module that shares its name with the function it
-    defines (``dlmath.data.digits``) stands for that function.  Calling the Ref calls
+    function has no stable name).  Calling the Ref calls
     ``fn`` with the stored keyword arguments, plus any extra arguments given to the call.
 
     Parameters

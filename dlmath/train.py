@@ -534,9 +534,10 @@ class TrainConfig:
     Examples
     --------
     >>> from dlmath.data import digits
+    >>> from dlmath import device
     >>> from dlmath.zoo import mlp
     >>> c = TrainConfig(model=Ref(mlp, sizes=(64, 10)), data=Ref(digits), seeds=(0, 1))
-    >>> c.replace(epochs=3).epochs, c.key() == c.replace(device="cpu").key()
+    >>> c.replace(epochs=3).epochs, c.key() == c.replace(device=str(device())).key()
     (3, True)
     >>> TrainConfig(model=Ref(mlp, sizes=(64, 10)), data=Ref(digits), seeds=(0, 0))
     Traceback (most recent call last):
@@ -1037,7 +1038,7 @@ def _to_payload(result: Result) -> dict[str, Any]:
             "test": {k: v.tolist() for k, v in result.test.items()},
             "wall_time": result.wall_time, "examples_per_second": result.examples_per_second,
             "device": result.device, "torch_version": result.torch_version,
-            "mode": result.mode, "code": result.code}
+            "mode": result.mode, "code": result.code, "spec": result.config.spec()}
     return {"meta": json.dumps(meta), "states": list(result.states)}
 
 

@@ -1,4 +1,4 @@
-"""dlmath.data.digits: the split is a stratified partition of scikit-learn's digits."""
+"""dlmath.data.handwritten: ``digits()`` splits scikit-learn's digits into a stratified partition."""
 
 from __future__ import annotations
 
@@ -75,12 +75,12 @@ def test_standardize_uses_training_pixels_only():
     torch.testing.assert_close(d.test.inputs[0] * std + mean, raw.test.inputs[0])
 
 
-def test_digits_is_callable_however_it_is_reached():
-    a = dlmath.data.digits()
-    b = dlmath.data.digits()            # the package attribute is now the module: still callable
-    import dlmath.data.digits as module
+def test_digits_is_the_function_however_it_is_reached():
+    import dlmath.data.handwritten as module
+
+    assert dlmath.data.digits is module.digits is digits
+    a, b = dlmath.data.digits(), module.digits()
     assert torch.equal(a.val.targets, b.val.targets)
-    assert torch.equal(module(size=8).val.targets, a.val.targets)
     assert a.info["classes"] == 10 and a.train.targets.dtype == torch.int64
 
 

@@ -7,9 +7,6 @@ count, from 0 to 16, the set pixels of a 4×4 block of a 32×32 bitmap), scales 
 and optionally resizes them (bilinear) to a larger square, e.g. 16×16 so that three 2×2
 poolings leave a 2×2 map.  Nothing is downloaded: the data ship inside scikit-learn.
 
-Module and function share a name: ``dlmath.data.digits`` is this module, and calling it
-calls :func:`digits`, so ``dlmath.data.digits(size=16)`` works however it was imported.
-
 Chapter: :ref:`ch-training-cnns`.
 
 References: Alpaydin & Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
@@ -18,8 +15,6 @@ Learning Repository (1998); scikit-learn's ``load_digits``.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,13 +115,3 @@ def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed:
     info = {"name": "sklearn digits (UCI optical digits, 8x8)", "classes": 10, "size": size,
             "mean": mean, "std": std}
     return DataSplits(*splits, info=info)
-
-
-class _CallableModule(types.ModuleType):
-    # The package attribute ``dlmath.data.digits`` becomes this module as soon as it is
-    # imported; making the module callable keeps ``dlmath.data.digits(...)`` working.
-    def __call__(self, *args, **kwargs) -> DataSplits:
-        return digits(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
