@@ -47,7 +47,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Sequence[Size],
-                groups: int = 1, bias: bool = True) -> Size:
+                groups: int = 1, bias: bool = True, *, dims: int | None = None) -> Size:
     r"""Number of parameters of a convolution layer (any dimension, also transposed).
 
     Explanation
@@ -66,12 +66,16 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
     in_channels, out_channels : int or sympy.Expr
         :math:`C_\text{in}, C_\text{out} \ge 1`; both divisible by ``groups``.
     kernel_size : int, sympy.Expr or sequence of them
-        One size per spatial axis (an int means a 1-d kernel of that size; pass
-        ``(k, k)`` for a square 2-d kernel).
+        One size per spatial axis, e.g. ``(k, k)`` for a 2-d kernel; a single size needs
+        ``dims`` (``nn.Conv1d(3, 32, 3)`` and ``nn.Conv2d(3, 32, 3)`` differ: a bare ``3``
+        is ambiguous here, where no layer class says the dimension).
     groups : int
         :math:`g \ge 1`.
     bias : bool
         Whether each filter has a bias.
+    dims : int, optional
+        The number of spatial axes: a single ``kernel_size`` is repeated ``dims`` times;
+        a sequence must have ``dims`` entries.
 
     Returns
     -------
@@ -81,13 +85,17 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
     Raises
     ------
     ValueError
-        If a size is not a positive integer or a channel count is not divisible by ``groups``.
+        If a size is not a positive integer, a channel count is not divisible by
+        ``groups``, or ``kernel_size`` does not have ``dims`` entries.
     TypeError
-        If a size is neither an int nor a SymPy expression, or ``bias`` is not a bool.
+        If a size is neither an int nor a SymPy expression, ``bias`` is not a bool, or
+        ``kernel_size`` is a single size and ``dims`` is not given.
 
     Examples
     --------
     >>> conv_params(3, 32, (5, 5))                 # 32 * (3*5*5 + 1)
+    2432
+    >>> conv_params(3, 32, 5, dims=2)              # the same layer: nn.Conv2d(3, 32, 5)
     2432
     >>> conv_params(64, 64, (3, 3), groups=64, bias=False)   # depthwise
     576
@@ -112,9 +120,20 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     cin = _size("in_channels", in_channels)
     cout = _size("out_channels", out_channels)
-    ks = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,)
-    if not ks:
-        raise ValueError("kernel_size must have at least one entry")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
+        raise ValueError(f"dims must be a positive int, got {dims!r}")
+    if isinstance(kernel_size, (tuple, list)):
+        ks = tuple(kernel_size)
+        if not ks:
+            raise ValueError("kernel_size must have at least one entry")
+        if dims is not None and len(ks) != dims:
+            raise ValueError(f"kernel_size must have dims={dims} entries, got {kernel_size!r}")
+    elif dims is None:
+        raise TypeError(f"kernel_size={kernel_size!r} is ambiguous: give one size per spatial "
+                        f"axis, e.g. ({kernel_size!r}, {kernel_size!r}) for a 2-d kernel, or "
+                        f"pass dims")
+    else:
+        ks = (kernel_size,) * dims
     ks = tuple(_size("kernel_size", k) for k in ks)
     return _total(_conv_terms(_out(cin), _out(cout), tuple(_out(k) for k in ks), groups, bias))
 

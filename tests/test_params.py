@@ -136,9 +136,24 @@ def test_attention_params_is_four_e_squared_plus_four_e():
     assert sp.expand(P.attention_params(E) - (4 * E**2 + 4 * E)) == 0
 
 
+@pytest.mark.parametrize("cls, dims", [(nn.Conv1d, 1), (nn.Conv2d, 2), (nn.Conv3d, 3)])
+def test_a_single_kernel_size_with_dims_is_what_torch_layers_mean(cls, dims):
+    assert P.conv_params(3, 8, 5, dims=dims) == numel(cls(3, 8, 5))
+    assert P.conv_params(3, 8, (5,) * dims, dims=dims) == numel(cls(3, 8, 5))
+
+
+def test_a_single_kernel_size_without_dims_is_refused():
+    # nn.Conv1d(3, 32, 3) has 320 parameters and nn.Conv2d(3, 32, 3) has 896
+    with pytest.raises(TypeError, match=r"kernel_size=3 is ambiguous.*\(3, 3\).*dims"):
+        P.conv_params(3, 32, 3)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: P.conv_params(3, 32, (5, 5), groups=2), "not divisible by groups"),
-    (lambda: P.conv_params(0, 32, 3), "in_channels must be an integer >= 1"),
+    (lambda: P.conv_params(0, 32, (3,)), "in_channels must be an integer >= 1"),
+    (lambda: P.conv_params(3, 32, (3, 3), dims=3), r"kernel_size must have dims=3 entries"),
+    (lambda: P.conv_params(3, 32, 3, dims=0), "dims must be a positive int"),
+    (lambda: P.conv_params(3, 32, 3, dims=True), "dims must be a positive int"),
     (lambda: P.conv_params(3, 32, ()), "kernel_size must have at least one entry"),
     (lambda: P.linear_params(2.5, 3), "in_features must be an int or a sympy expression"),
     (lambda: P.rnn_params(3, 4, mode="LSTMx"), "mode must be one of"),
