@@ -9,6 +9,7 @@
 #   BUILDDIR    where the site and caches go                     (default: _build)
 #   SPHINXOPTS  extra sphinx-build options
 #   PYTEST_ARGS extra pytest arguments
+#   PYTEST_JOBS pytest worker processes (default: auto, one per core; 0 runs in-process)
 #   CHROMIUM    the browser `make check-site` drives           (default: /usr/bin/chromium)
 
 PYTHON     ?= python3
@@ -17,6 +18,7 @@ TORCH_SPEC ?= torch==2.13.0
 BUILDDIR   ?= _build
 SPHINXOPTS ?=
 PYTEST_ARGS ?=
+PYTEST_JOBS ?= auto
 CHROMIUM   ?= /usr/bin/chromium
 
 BIN    := $(VENV)/bin
@@ -57,11 +59,11 @@ html: $(STAMP)
 	@echo "The book is in $(BUILDDIR)/html/index.html"
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory book-doctest
 
 doctest: $(STAMP)
-	$(PY) -m pytest dlmath $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_JOBS) dlmath $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory book-doctest
 
 # The book's {doctest} blocks, without executing the notebooks (they are checked by `make html`).
