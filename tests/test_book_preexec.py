@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -11,6 +12,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
+
+def _available(name: str) -> bool:
+    """Whether ``name`` can be imported, leaving no half-imported package behind.
+
+    A failed ``import sphinx.util`` can leave a namespace package ``sphinx`` in
+    ``sys.modules``, and other libraries (scipy) then take Sphinx for present and break.
+    """
+    before = set(sys.modules)
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ImportError:
+        found = False
+    if not found:
+        for module in set(sys.modules) - before:
+            del sys.modules[module]
+    return found
+
+
+if not (_available("sphinx.util") and _available("myst_nb")):
+    pytest.skip("the book's extension needs Sphinx and myst-nb (the book extra)",
+                allow_module_level=True)
 
 import dlmath_preexec  # noqa: E402
 
