@@ -126,11 +126,11 @@ register(Claim(id="001-Q1.1-softmax-jacobian-psd", source=R001, question="Q1.1",
                topic="the softmax Jacobian is positive semidefinite (variance form and Jensen)",
                claimed=r"$v^\top(\operatorname{diag} f - ff^\top)v = \sum_i f_i v_i^2 - (\sum_i f_i v_i)^2 \ge 0$",
                check=_check_jacobian_psd, chapter="ch-softmax", expected="correct"))
-register(Claim(id="004-I-Q14-ce-logsumexp", source=R004, question="I-Q14",
+register(Claim(id="004-I-Q14-ce-logsumexp", source=R004, question="MLP I-Q14",
                topic="cross-entropy of a softmax written with log-sum-exp",
                claimed=r"$\ell = -\sum_i y_i \tilde y_j + \log\sum_j e^{\tilde y_j}$",
                check=_check_ce_as_logsumexp, chapter="ch-softmax", expected="incorrect"))
-register(Claim(id="004-I-Q15-ce-grad-logits", source=R004, question="I-Q15",
+register(Claim(id="004-I-Q15-ce-grad-logits", source=R004, question="MLP I-Q15",
                topic="gradient of the cross-entropy with respect to the logits",
                claimed=r"$\partial\ell/\partial\tilde y_i = \tilde y_i - y_i$",
                check=_check_ce_grad_logits, chapter="ch-softmax", expected="incorrect"))
