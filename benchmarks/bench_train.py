@@ -8,7 +8,8 @@ ten seeds of one config are trained three ways, in the same process, on the same
   evaluation on the validation split after each epoch and on the test split at the end;
 * ``looped``: dlmath.train with ``mode="looped"`` (index gathers from tensors on the device,
   no collation, still one seed at a time);
-* ``batched``: dlmath.train with ``mode="batched"`` (the ten seeds stacked under vmap).
+* ``batched``: dlmath.train with ``mode="batched"`` (the ten seeds as one network ten times
+  as wide, see :mod:`dlmath._stacked`).
 
 Each row gives the wall times (best of two repeats, after a warm-up), the ratios measured in
 the same run (target: batched at

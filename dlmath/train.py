@@ -26,17 +26,28 @@ Seed ``s`` initialises its model after ``torch.manual_seed(s)`` and draws its da
 (and its augmentation) from its own generators, so the seeds are independent runs.  In
 ``"batched"`` mode the S models are stacked (:func:`torch.func.stack_module_state`: every
 parameter becomes one tensor of shape ``(S, ...)``), one step gathers an ``(S, B)`` index
-tensor of examples, and ``vmap(functional_call(...), randomness="different")`` computes
-the S losses in one pass; their sum is back-propagated (the seeds share no parameter, so
-each gets its own gradient) and one optimiser steps the stacked tensors.  SGD (with
-momentum, Nesterov, weight decay), Adam and AdamW act element by element, so on stacked
-tensors they are exactly S separate optimisers; gradient clipping by norm is done per seed.
-Batch norm works batched: each seed keeps its own running statistics.  ``"looped"`` mode
-trains the seeds one after another with the plain module; ``"auto"`` (the default) tries
-one batched step on two examples and falls back to looping when ``vmap`` cannot handle the
-model (``nn.LSTM`` and ``nn.GRU`` cannot).  Both modes follow the same data order and
-initialisation, so for a model without dropout they give the same numbers up to float
-rounding (a test checks it); with dropout the masks come from different random streams.
+tensor of examples and computes the S losses in one pass; their sum is back-propagated (the
+seeds share no parameter, so each gets its own gradient) and one optimiser steps the stacked
+tensors.  SGD (with momentum, Nesterov, weight decay), Adam and AdamW act element by
+element, so on stacked tensors they are exactly S separate optimisers (Adam and AdamW use
+torch's fused kernel, the same update in one call); gradient clipping by norm is done per
+seed.  The pass itself takes one of two routes:
+
+* a plain ``nn.Sequential`` of convolutions, pooling, batch norm, activations, dropout,
+  flattening and linear layers (the CNNs and MLPs of the book) runs as one network S times
+  as wide (:mod:`dlmath._stacked`): a convolution becomes a grouped convolution over the S
+  seeds' channels, a linear layer a batched matrix product, images stay channels-last on
+  the CPU; no per-layer reshuffling, which is where most of vmap's time goes on a CPU;
+* any other model runs under ``vmap(functional_call(...), randomness="different")``.
+
+Before training, the wide network is compared with vmap on two examples and dropped if they
+differ (a model whose linear layers see ``(B, T, F)`` token inputs, say).  Batch norm works
+batched: each seed keeps its own running statistics.  ``"looped"`` mode trains the seeds one
+after another with the plain module; ``"auto"`` (the default) tries one batched step on two
+examples and falls back to looping when neither route can batch the model (``nn.LSTM`` and
+``nn.GRU`` have no vmap rule).  Both modes follow the same data order and initialisation, so
+for a model without dropout they give the same numbers up to float rounding (a test checks
+it); with dropout the masks come from different random streams.
 
 Determinism and the cache
 -------------------------
@@ -117,7 +128,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from dlmath import store
+from dlmath import _stacked, store
 from dlmath._device import device as _default_device
 from dlmath.data.tensors import DataSplits, TensorSplit
 from dlmath.store import Ref
@@ -213,10 +224,11 @@ class Adam:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
 
-    def build(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
-        """The torch optimiser over ``params``."""
+    def build(self, params: Sequence[torch.Tensor], fused: bool = False
+              ) -> torch.optim.Optimizer:
+        """The torch optimiser over ``params`` (``fused``: torch's one-kernel update)."""
         return torch.optim.Adam(params, lr=self.lr, betas=self.betas, eps=self.eps,
-                                weight_decay=self.weight_decay)
+                                weight_decay=self.weight_decay, fused=fused or None)
 
 
 @dataclass(frozen=True)
@@ -237,10 +249,11 @@ class AdamW(Adam):
 
     weight_decay: float = 0.01
 
-    def build(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
-        """The torch optimiser over ``params``."""
+    def build(self, params: Sequence[torch.Tensor], fused: bool = False
+              ) -> torch.optim.Optimizer:
+        """The torch optimiser over ``params`` (``fused``: torch's one-kernel update)."""
         return torch.optim.AdamW(params, lr=self.lr, betas=self.betas, eps=self.eps,
-                                 weight_decay=self.weight_decay)
+                                 weight_decay=self.weight_decay, fused=fused or None)
 
 
 Optimizer = Union[SGD, Adam, AdamW]
@@ -844,6 +857,22 @@ def _clip_stacked(grads: list[torch.Tensor], max_norm: float) -> None:
         g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
 
+def _fused(optimizer: Optimizer, params: list[torch.Tensor], dev: torch.device
+           ) -> torch.optim.Optimizer:
+    """Adam's fused update (one kernel for all tensors) where torch has it, else the default.
+
+    The stacked seeds have few, large tensors, so the per-tensor overhead of the default
+    implementation is most of the optimiser's time; the fused kernel computes the same
+    update (a test compares the two).
+    """
+    if isinstance(optimizer, Adam) and dev.type in ("cpu", "cuda"):
+        try:
+            return optimizer.build(params, fused=True)
+        except (RuntimeError, TypeError, ValueError):      # an older torch, another dtype
+            pass
+    return optimizer.build(params)
+
+
 def _metric_totals(task: Any, outputs: torch.Tensor, targets: torch.Tensor,
                    totals: dict[str, list[torch.Tensor]]) -> None:
     for name, (s, n) in task.metrics(outputs, targets).items():
@@ -868,7 +897,7 @@ def _build_models(config: TrainConfig, dev: torch.device) -> list[nn.Module]:
 
 
 class _Batched:
-    """S stacked copies of a model run through vmap(functional_call)."""
+    """S stacked copies of a model: one wide network where possible, else vmap."""
 
     def __init__(self, models: list[nn.Module], task: Any) -> None:
         params, buffers = stack_module_state(models)
@@ -876,6 +905,7 @@ class _Batched:
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
         self.base = models[0]          # structure only; its own tensors are never used
         self.task = task
+        self.plan = _stacked.compile_stacked(self.base, self.params, self.buffers)
 
         def loss(p, b, inputs, targets):
             return task.loss(functional_call(self.base, (p, b), inputs), targets)
@@ -883,8 +913,48 @@ class _Batched:
         def forward(p, b, inputs):
             return functional_call(self.base, (p, b), inputs)
 
-        self.loss = vmap(loss, randomness="different")                      # (S,)
-        self.forward = vmap(forward, in_dims=(0, 0, None), randomness="different")
+        self._vmap_loss = vmap(loss, randomness="different")                # (S,)
+        self._vmap_forward = vmap(forward, in_dims=(0, 0, None), randomness="different")
+        self._task_loss = vmap(task.loss)
+
+    def loss(self, p: dict, b: dict, inputs: tuple, targets: torch.Tensor) -> torch.Tensor:
+        """The S training losses, ``(S,)``, each on its own seed's examples."""
+        if self.plan is not None:
+            out = self.plan(p, b, *inputs, shared=False, training=self.base.training)
+            return self._task_loss(out, targets)
+        return self._vmap_loss(p, b, inputs, targets)
+
+    def forward(self, p: dict, b: dict, inputs: tuple) -> torch.Tensor:
+        """The S models on one shared batch, ``(S, B, ...)``."""
+        if self.plan is not None:
+            return self.plan(p, b, *inputs, shared=True, training=self.base.training)
+        return self._vmap_forward(p, b, inputs)
+
+    def check_plan(self, split: TensorSplit, dev: torch.device) -> None:
+        """Keep the wide network only if it gives vmap's outputs on two examples."""
+        if self.plan is None:
+            return
+        S = next(iter(self.params.values())).shape[0]
+        idx = torch.arange(min(2, len(split)), device=dev)
+        inputs = split.take(idx)[0]
+        b = {k: v.clone() for k, v in self.buffers.items()}
+        was_training = self.base.training
+        self.base.eval()
+        try:
+            with torch.no_grad():
+                ref = self._vmap_forward(self.params, b, inputs)
+                wide = self.plan(self.params, b, *inputs, shared=True, training=False)
+                own = self.plan(self.params, b, *(x.expand(S, *x.shape) for x in inputs),
+                                shared=False, training=False)
+            ok = (wide.shape == ref.shape == own.shape
+                  and torch.allclose(wide, ref, rtol=1e-4, atol=1e-5)
+                  and torch.allclose(own, ref, rtol=1e-4, atol=1e-5))
+        except Exception:           # a shape or layer the plan does not handle: use vmap
+            ok = False
+        finally:
+            self.base.train(was_training)
+        if not ok:
+            self.plan = None
 
     def probe(self, split: TensorSplit, dev: torch.device) -> bool:
         """Whether one training step and one evaluation work under vmap (RNG untouched)."""
@@ -957,7 +1027,7 @@ def _train_batched(model: _Batched, data: DataSplits, config: TrainConfig, dev: 
     gens = [torch.Generator(device=dev).manual_seed(_derived_seed("augment", s))
             for s in config.seeds]
     torch.manual_seed(_derived_seed("dropout", list(config.seeds)))
-    opt = config.optimizer.build(list(model.params.values()))
+    opt = _fused(config.optimizer, list(model.params.values()), dev)
     history: dict[str, list[np.ndarray]] = {"loss": []}
     step = 0
     for _ in range(config.epochs):
@@ -1075,6 +1145,7 @@ def _compute(config: TrainConfig, dev: torch.device, progress: bool | None) -> R
     batched = None
     if mode in ("auto", "batched"):
         batched = _Batched(models, config.task)
+        batched.check_plan(data.train, dev)
         if mode == "auto":
             mode = "batched" if batched.probe(data.train, dev) else "looped"
     S = len(config.seeds)
