@@ -9,25 +9,28 @@ ten seeds of one config are trained three ways, in the same process, on the same
 * ``looped``: dlmath.train with ``mode="looped"`` (index gathers from tensors on the device,
   no collation, still one seed at a time);
 * ``batched``: dlmath.train with ``mode="batched"`` (the ten seeds as one network ten times
-  as wide, see :mod:`dlmath._stacked`).
+  as wide, see :mod:`dlmath._stacked`);
+* ``batched_vmap``: the same with the wide route switched off, so that the seeds run under
+  ``vmap(functional_call(...))`` as any other model would (what the wide route adds).
 
-Each row gives the wall times (best of two repeats, after a warm-up), the ratios measured in
-the same run (target: batched at
-least 3x faster than the DataLoader loop on the CPU), the training throughput in examples
-per second (summed over seeds), and the process CPU time of each, because on a shared
-machine wall time also counts time spent waiting for a core.  ``DLMATH_BENCH_THREADS``
-sets torch's intra-op threads (default: torch's own choice).
+Each row gives the wall times (best of three interleaved rounds, after a warm-up), the
+ratios measured in the same run (target: batched at least 3x faster than the DataLoader
+loop on the CPU), the training throughput in examples per second (summed over seeds), and
+the process CPU time of each, because on a shared machine wall time also counts time spent
+waiting for a core.  ``DLMATH_BENCH_THREADS`` sets torch's intra-op threads (default: torch's own choice).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from dlmath import _stacked
 from dlmath.data import digits
 from dlmath.train import Adam, Ref, TrainConfig
 from dlmath.train import run as train
@@ -76,15 +79,29 @@ def _dataloader_runs(model: Ref, data, dev: torch.device, seeds=SEEDS, epochs=EP
     return time.perf_counter() - start
 
 
-def _timed(fn, repeats: int = 2) -> tuple[float, float]:
-    """Best wall time and best process CPU time of ``repeats`` calls."""
-    walls, cpus = [], []
+def _vmap_only(fn):
+    """``fn`` with the engine's wide route switched off (every model under vmap)."""
+    def call():
+        with mock.patch.object(_stacked, "compile_stacked", lambda *args: None):
+            fn()
+    return call
+
+
+def _timed(fns: dict, repeats: int = 3) -> dict[str, tuple[float, float]]:
+    """Best wall time and best process CPU time of each function over ``repeats`` rounds.
+
+    The rounds interleave the functions, so that a slow spell of a shared machine slows
+    one round of each rather than all the repeats of one.
+    """
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        cpu, wall = time.process_time(), time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus)
+        for k, fn in fns.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            fn()
+            walls[k].append(time.perf_counter() - wall)
+            cpus[k].append(time.process_time() - cpu)
+    return {k: (min(walls[k]), min(cpus[k])) for k in fns}
 
 
 def run() -> list[dict]:
@@ -101,15 +118,21 @@ def run() -> list[dict]:
         train(config.replace(seeds=(0, 1), epochs=1), cache=False)      # warm-up: imports,
         train(config.replace(seeds=(0, 1), epochs=1, mode="looped"), cache=False)  # kernels
         _dataloader_runs(model, data, dev, seeds=(0,), epochs=1)
-        dl_wall, dl_cpu = _timed(lambda: _dataloader_runs(model, data, dev))
-        lo_wall, lo_cpu = _timed(lambda: train(config.replace(mode="looped"), cache=False))
-        ba_wall, ba_cpu = _timed(lambda: train(config.replace(mode="batched"), cache=False))
+        best = _timed({
+            "dataloader": lambda: _dataloader_runs(model, data, dev),
+            "looped": lambda: train(config.replace(mode="looped"), cache=False),
+            "batched": lambda: train(config.replace(mode="batched"), cache=False),
+            "vmap": _vmap_only(lambda: train(config.replace(mode="batched"), cache=False)),
+        })
+        (dl_wall, dl_cpu), (lo_wall, _), (ba_wall, ba_cpu), (vm_wall, _) = best.values()
         examples = len(SEEDS) * EPOCHS * len(data.train)
         rows.append({
             "model": name, "device": str(dev), "threads": torch.get_num_threads(),
             "seeds": len(SEEDS), "epochs": EPOCHS,
             "dataloader_s": dl_wall, "looped_s": lo_wall, "batched_s": ba_wall,
+            "batched_vmap_s": vm_wall,
             "speedup_vs_dataloader": dl_wall / ba_wall, "speedup_vs_looped": lo_wall / ba_wall,
+            "vmap_speedup_vs_dataloader": dl_wall / vm_wall,
             "cpu_speedup_vs_dataloader": dl_cpu / ba_cpu,
             "batched_examples_per_s": examples / ba_wall,
             "dataloader_examples_per_s": examples / dl_wall,
