@@ -17,7 +17,8 @@ Each row gives the wall times (best of three interleaved rounds, after a warm-up
 ratios measured in the same run (target: batched at least 3x faster than the DataLoader
 loop on the CPU), the training throughput in examples per second (summed over seeds), and
 the process CPU time of each, because on a shared machine wall time also counts time spent
-waiting for a core.  ``DLMATH_BENCH_THREADS`` sets torch's intra-op threads (default: torch's own choice).
+waiting for a core.  ``DLMATH_BENCH_THREADS`` sets torch's intra-op threads (default:
+torch's own choice).
 """
 
 from __future__ import annotations
