@@ -1,4 +1,8 @@
-"""dlmath.data.tensors: splits, stratified splitting, batch augmentations against brute force."""
+"""dlmath.data.tensors: splits, stratified splitting, batch augmentations against brute force.
+
+Rotation (as the rotation chapter, :ref:`ch-rotation`, uses it) is checked against
+``torch.rot90`` and ``torch.flip``.
+"""
 
 from __future__ import annotations
 
@@ -87,12 +91,61 @@ def test_random_flip_mirrors_some_images():
     assert torch.equal(random_flip(x, p=0.0), x)
 
 
-@pytest.mark.parametrize("size", [3, 4, 7])
-def test_rotate_by_right_angles_is_rot90(size):
-    x = torch.rand(2, 3, size, size)
-    for k in range(4):
-        torch.testing.assert_close(rotate(x, 90 * k), torch.rot90(x, k, dims=(-2, -1)),
-                                   atol=1e-5, rtol=0)
+# --- rotation: oracles torch.rot90 and torch.flip, which move whole pixels ---------------
+
+sizes = st.integers(2, 16)
+seeds = st.integers(0, 10_000)
+
+
+def batch(size: int, seed: int, channels: int = 2) -> torch.Tensor:
+    return torch.rand(3, channels, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+@given(size=sizes, seed=seeds, k=st.integers(-5, 5))
+def test_rotation_by_multiples_of_90_degrees_is_rot90(size, seed, k):
+    x = batch(size, seed)
+    torch.testing.assert_close(rotate(x, 90 * k), torch.rot90(x, k, dims=(-2, -1)),
+                               atol=1e-5, rtol=0)
+
+
+@given(size=sizes, seed=seeds)
+def test_angle_zero_and_full_turn_are_the_identity(size, seed):
+    x = batch(size, seed)
+    torch.testing.assert_close(rotate(x, 0), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(rotate(x, 360), x, atol=1e-5, rtol=0)
+
+
+@given(size=sizes, seed=seeds)
+def test_four_quarter_turns_are_the_identity(size, seed):
+    x = batch(size, seed)
+    y = x
+    for _ in range(4):
+        y = rotate(y, 90)
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+
+
+@given(size=sizes, seed=seeds)
+def test_half_turn_flips_both_axes(size, seed):
+    x = batch(size, seed)
+    torch.testing.assert_close(rotate(x, 180), x.flip(-1).flip(-2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rotate(x, -180), rotate(x, 180), atol=1e-5, rtol=0)
+
+
+def test_other_angles_interpolate_and_lose_the_corners():
+    x = torch.ones(1, 1, 9, 9)
+    y = rotate(x, 45)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1 + 1e-6
+    assert y[0, 0, 0, 0] == 0 and y[0, 0, 4, 4] == 1          # corners come from outside
+    assert 0 < float(y.sum()) < 81
+
+
+@given(seed=seeds)
+def test_random_rotation_with_full_range_turns_images_by_different_angles(seed):
+    x = torch.zeros(16, 1, 9, 9)
+    x[:, 0, 0, 4] = 1.0                                        # a dot above the centre
+    y = random_rotation(x, torch.Generator().manual_seed(seed), degrees=180)
+    assert torch.isclose(y.sum((-2, -1)), torch.ones(16, 1), atol=0.5).all()
+    assert len({tuple(img.flatten().round(decimals=3).tolist()) for img in y}) > 8
 
 
 def test_random_rotation_draws_angles_within_range():
