@@ -61,8 +61,12 @@ Tensors = Mapping[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class _Step:
-    kind: str            # "conv", "bn2d", "pool", "act", "relu", "dropout", "dropout2d",
-    name: str            # "flatten", "linear", "bn1d", "layernorm"
+    """One layer of the plan: its kind (``"conv"``, ``"bn2d"``, ``"pool"``, ``"relu"``,
+    ``"relu_after_pool"``, ``"act"``, ``"dropout"``, ``"dropout2d"``, ``"flatten"``,
+    ``"linear"``, ``"bn1d"``, ``"layernorm"``), its state-dict prefix and the module."""
+
+    kind: str
+    name: str
     module: nn.Module
 
 
