@@ -32,8 +32,10 @@ every other output equals the S separate models' up to float rounding (the tests
 outputs, gradients and running statistics with the single models).
 
 :func:`compile_stacked` returns ``None`` for anything else (a module type not listed, a
-subclass with its own ``forward``, circular padding, several inputs), and the engine then
-uses vmap.  The layer types are matched exactly, not by ``isinstance``, so a subclass that
+subclass with its own ``forward``, circular padding, a tied weight, a module with hooks or
+a ``forward`` replaced on the instance), and the engine then uses vmap; the engine also
+compares the plan with vmap on a few examples before training and uses vmap if they differ
+(several inputs, linear layers applied per token).  The layer types are matched exactly, not by ``isinstance``, so a subclass that
 overrides ``forward`` is never mistaken for its parent.
 """
 
@@ -46,6 +48,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module
 
 #: Parameter-free modules that act element by element, in any layout.
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid,
@@ -98,7 +101,7 @@ def compile_stacked(base: nn.Module, params: Tensors, buffers: Tensors
     ``buffers`` in place when training, as the S models would.
     """
     leaves = _leaves(base)
-    if not leaves:
+    if not leaves or _hooked(base):
         return None
     steps: list[_Step] = []
     layout = None                       # "image" (B, S*C, H, W) or "features" (S, B, F)
@@ -209,7 +212,22 @@ def compile_stacked(base: nn.Module, params: Tensors, buffers: Tensors
         return h
 
     forward.steps = [s.kind for s in steps]                    # type: ignore[attr-defined]
+    # whether a training pass draws random numbers (dropout), so cannot be compared exactly
+    forward.stochastic = any(s.kind.startswith("dropout")      # type: ignore[attr-defined]
+                             and s.module.p > 0 for s in steps)
     return forward
+
+
+def _hooked(base: nn.Module) -> bool:
+    """Whether a hook or a per-instance ``forward`` would make the modules compute more than
+    their types say (vmap and the plain modules run them; the plan would not)."""
+    globals_ = ("_global_forward_hooks", "_global_forward_pre_hooks",
+                "_global_backward_hooks", "_global_backward_pre_hooks")
+    if any(getattr(_module, name, None) for name in globals_):
+        return True
+    local = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return any(any(getattr(m, name, None) for name in local) or "forward" in m.__dict__
+               for m in base.modules())
 
 
 def _batch_norm(h: torch.Tensor, p: Tensors, b: Tensors, n: str, m: nn.Module,

@@ -185,6 +185,40 @@ def test_anything_else_gets_no_plan(model):
     assert _stacked.compile_stacked(model, p, b) is None
 
 
+def _hook(module, args, output):
+    return output * 2 if module.training else output
+
+
+@pytest.mark.parametrize("how", ["forward-hook", "pre-hook", "instance-forward", "global"])
+def test_a_hook_or_a_replaced_forward_gets_no_plan(how):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    p, b = stack_module_state([model, model])
+    assert _stacked.compile_stacked(model, p, b) is not None
+    handle = None
+    if how == "forward-hook":
+        handle = model[2].register_forward_hook(_hook)
+    elif how == "pre-hook":
+        handle = model[0].register_forward_pre_hook(lambda m, args: (args[0] + 1,))
+    elif how == "instance-forward":
+        model[1].forward = lambda x: x
+    else:
+        handle = nn.modules.module.register_module_forward_hook(_hook)
+    try:
+        assert _stacked.compile_stacked(model, p, b) is None
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def test_the_plan_reports_whether_training_draws_random_numbers():
+    for dropout, stochastic in ((0.0, False), (0.2, True)):
+        models, p, b = stacked("three-block")
+        for m in models[0].modules():
+            if isinstance(m, nn.Dropout):
+                m.p = dropout
+        assert _stacked.compile_stacked(models[0], p, b).stochastic is stochastic
+
+
 def test_a_tied_weight_gets_no_plan():
     a = nn.Linear(4, 4)
     model = nn.Sequential(a, nn.ReLU(), a)
@@ -207,8 +241,58 @@ def tokens_data():
                       TensorSplit(x[30:], y[30:]))
 
 
+def small_cnn(seed: int, **kw) -> nn.Module:
+    torch.manual_seed(seed)
+    return three_block_cnn(in_channels=1, size=8, channels=(2, 3, 4), hidden=(5,),
+                           num_classes=10, **kw)
+
+
+@pytest.mark.parametrize("kw", [{}, {"batch_norm": True, "dropout": 0.0},
+                                {"batch_norm": True, "global_pool": True}])
+def test_the_engine_keeps_the_plan_for_the_books_cnns(kw):
+    task = TrainConfig(model=Ref(mlp, sizes=(1, 1)), data=Ref(digits)).task
+    batched = _Batched([small_cnn(s, **kw) for s in range(3)], task)
+    before = {k: v.clone() for k, v in batched.buffers.items()}
+    rng = torch.get_rng_state()
+    batched.check_plan(digits(size=8).train, torch.device("cpu"))
+    assert batched.plan is not None
+    assert all(torch.equal(before[k], batched.buffers[k]) for k in before)
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_the_check_catches_a_plan_that_differs_only_in_training():
+    task = TrainConfig(model=Ref(mlp, sizes=(1, 1)), data=Ref(digits)).task
+    batched = _Batched([small_cnn(s, batch_norm=True, dropout=0.0) for s in range(2)], task)
+    plan = batched.plan
+
+    def off_in_training(p, b, x, *, shared, training):
+        return plan(p, b, x, shared=shared, training=training) * (1.01 if training else 1.0)
+
+    off_in_training.stochastic = False
+    batched.plan = off_in_training
+    batched.check_plan(digits(size=8).train, torch.device("cpu"))
+    assert batched.plan is None
+
+
+def frozen_first_layer() -> nn.Module:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 10))
+    net[1].requires_grad_(False)
+    return net
+
+
+@pytest.mark.parametrize("mode", ["batched", "looped"])
+def test_a_frozen_layer_stays_frozen(mode):
+    res = run(TrainConfig(model=Ref(frozen_first_layer), data=Ref(digits), epochs=1,
+                          batch_size=64, seeds=(0, 1), device="cpu", mode=mode,
+                          optimizer=Adam(lr=0.05)), cache=False)
+    for i in range(2):
+        start, end = res.initial_model(i), res.model(i)
+        assert torch.equal(start[1].weight, end[1].weight)
+        assert not torch.equal(start[3].weight, end[3].weight)
+
+
 def test_the_engine_uses_the_plan_and_falls_back_to_vmap_when_shapes_do_not_fit():
-    cnn = three_block_cnn(in_channels=1, size=8, channels=(2, 2, 2), hidden=(4,), num_classes=10)
+    cnn = small_cnn(0)
     data = digits(size=8)
     batched = _Batched([cnn, cnn], TrainConfig(model=Ref(mlp, sizes=(1, 1)),
                                                data=Ref(digits)).task)
