@@ -40,8 +40,10 @@ seed.  The pass itself takes one of two routes:
   the CPU; no per-layer reshuffling, which is where most of vmap's time goes on a CPU;
 * any other model runs under ``vmap(functional_call(...), randomness="different")``.
 
-Before training, the wide network is compared with vmap on two examples and dropped if they
-differ (a model whose linear layers see ``(B, T, F)`` token inputs, say).  Batch norm works
+Before training, the wide network is compared with vmap on a few examples (evaluation, and
+one training pass with its batch-norm updates when the model has no dropout) and dropped if
+they differ (a model whose linear layers see ``(B, T, F)`` token inputs, say); a model with
+hooks never takes it.  Parameters the model factory froze stay frozen.  Batch norm works
 batched: each seed keeps its own running statistics.  ``"looped"`` mode trains the seeds one
 after another with the plain module; ``"auto"`` (the default) tries one batched step on two
 examples and falls back to looping when neither route can batch the model (``nn.LSTM`` and
