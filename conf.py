@@ -101,7 +101,7 @@ if _CACHES.is_dir():  # keep only the cache of the current code
         if _old.is_dir() and str(_old) != nb_execution_cache_path:
             shutil.rmtree(_old, ignore_errors=True)
 
-# Training results (dlmath.train's store), reused across builds; the kernels inherit this.
+# Training results (dlmath.engine.train's store), reused across builds; the kernels inherit this.
 os.environ.setdefault("DLMATH_CACHE_DIR", str(_BUILD / ".dlmath-cache"))
 nb_execution_timeout = 1800  # seconds per cell: training cells on a 2-core CPU
 nb_execution_raise_on_error = True

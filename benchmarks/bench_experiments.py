@@ -1,6 +1,6 @@
 """The training throughput of every experiment of the book, read from the results store.
 
-Every training run of the book goes through :func:`dlmath.train.run`, which stores its
+Every training run of the book goes through :func:`dlmath.engine.train.run`, which stores its
 result with the wall time, the throughput (training examples per second, summed over
 seeds) and the device.  This benchmark lists the runs of the clean build that
 ``bench_book`` has just made (its store, ``_build/bench/.dlmath-cache``), or of the

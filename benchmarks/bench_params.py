@@ -15,7 +15,7 @@ import time
 import sympy as sp
 import torch
 
-from dlmath import zoo
+from dlmath.models import zoo
 from dlmath.params import count_params, trace_shapes
 
 TARGET_S = 2.0

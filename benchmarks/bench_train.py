@@ -1,4 +1,4 @@
-"""Seeds trained together (dlmath.train, batched) vs one after another with a DataLoader.
+"""Seeds trained together (dlmath.engine.train, batched) vs one after another with a DataLoader.
 
 For the two CNNs of the chapter "Training CNNs" on the 16x16 digits (Adam, batches of 32),
 ten seeds of one config are trained three ways, in the same process, on the same device:
@@ -6,10 +6,10 @@ ten seeds of one config are trained three ways, in the same process, on the same
 * ``dataloader``: the plain PyTorch loop, ten times: ``DataLoader(TensorDataset(x, y),
   shuffle=True)``, ``model(x)``, ``loss.backward()``, ``optimizer.step()``, with the same
   evaluation on the validation split after each epoch and on the test split at the end;
-* ``looped``: dlmath.train with ``mode="looped"`` (index gathers from tensors on the device,
+* ``looped``: dlmath.engine.train with ``mode="looped"`` (index gathers from tensors on the device,
   no collation, still one seed at a time);
-* ``batched``: dlmath.train with ``mode="batched"`` (the ten seeds as one network ten times
-  as wide, see :mod:`dlmath._stacked`);
+* ``batched``: dlmath.engine.train with ``mode="batched"`` (the ten seeds as one network ten times
+  as wide, see :mod:`dlmath.engine._stacked`);
 * ``batched_vmap``: the same with the wide route switched off, so that the seeds run under
   ``vmap(functional_call(...))`` as any other model would (what the wide route adds).
 
@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlmath import _stacked
+from dlmath.engine import _stacked
 from dlmath.data import digits
-from dlmath.train import Adam, Ref, TrainConfig
-from dlmath.train import run as train
-from dlmath.zoo import three_block_cnn
+from dlmath.engine import Adam, Ref, TrainConfig
+from dlmath.engine import run as train
+from dlmath.models.zoo import three_block_cnn
 
 SEEDS = tuple(range(10))
 EPOCHS = 3

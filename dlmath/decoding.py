@@ -1,7 +1,7 @@
 """Decoding autoregressive models: filtering logits, sampling, greedy and beam search.
 
 Scope: everything that turns next-token logits into sequences, shared by the
-encoder-decoder of :mod:`dlmath.seq2seq` and the language model of :mod:`dlmath.gpt`.
+encoder-decoder of :mod:`dlmath.models.seq2seq` and the language model of :mod:`dlmath.models.gpt`.
 
 * Filters on a logits tensor ``(..., V)``: temperature, top-k, top-p (nucleus); a removed
   token gets logit ``-inf`` (probability exactly 0).

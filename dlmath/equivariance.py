@@ -29,14 +29,12 @@ import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:  # pragma: no cover
-    from dlmath.data.tensors import DataSplits
 
 __all__ = [
     "BOUNDARIES",
@@ -54,8 +52,6 @@ __all__ = [
     "pixel_permutation",
     "permute_pixels",
     "absorb_input_permutation",
-    "pixel_permuted_digits",
-    "image_mlp",
 ]
 
 #: How :func:`translate` treats content that leaves the frame.
@@ -1131,131 +1127,3 @@ def absorb_input_permutation(linear: nn.Linear, permutation: Tensor) -> nn.Linea
     return out.train(linear.training)
 
 
-def pixel_permuted_digits(permutation_seed: int | None = 0, **digits_kwargs) -> DataSplits:
-    r"""The handwritten digits with every image's pixels rearranged by one fixed permutation.
-
-    Explanation
-    -----------
-    :func:`dlmath.data.digits` with :func:`permute_pixels` applied, with
-    :math:`\pi` = :func:`pixel_permutation` ``(size**2, permutation_seed)``, to the images
-    of all three splits (the same :math:`\pi` for all).  The labels and the split are
-    those of :func:`dlmath.data.digits`.  ``permutation_seed=None`` returns the digits
-    unchanged, so an experiment can switch the permutation off with one argument.  Being a
-    module-level function it can be the ``data`` of a :class:`dlmath.train.TrainConfig`.
-
-    Parameters
-    ----------
-    permutation_seed : int or None
-        Seed of :math:`\pi`; ``None`` for no permutation.
-    **digits_kwargs
-        Passed to :func:`dlmath.data.digits` (``size``, ``seed``, ``standardize``, ...).
-
-    Returns
-    -------
-    DataSplits
-        As :func:`dlmath.data.digits`; ``info`` also holds ``pixel_permutation_seed``.
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`dlmath.data.digits` and :func:`pixel_permutation`.
-
-    Examples
-    --------
-    >>> plain, perm = pixel_permuted_digits(None), pixel_permuted_digits(0)
-    >>> p = pixel_permutation(64, 0)
-    >>> torch.equal(perm.test.inputs[0], permute_pixels(plain.test.inputs[0], p))
-    True
-    >>> torch.equal(perm.train.targets, plain.train.targets), perm.info["pixel_permutation_seed"]
-    (True, 0)
-
-    See Also
-    --------
-    image_mlp : an MLP that can absorb the same permutation.
-
-    References
-    ----------
-    Chapter: :ref:`ch-why-convolutions`.
-    """
-    from dlmath.data.handwritten import digits
-    from dlmath.data.tensors import DataSplits, TensorSplit
-
-    data = digits(**digits_kwargs)
-    info = dict(data.info, pixel_permutation_seed=permutation_seed)
-    if permutation_seed is None:
-        return DataSplits(data.train, data.val, data.test, info)
-    h, w = data.train.inputs[0].shape[-2:]
-    p = pixel_permutation(h * w, permutation_seed)
-    splits = [TensorSplit((permute_pixels(s.inputs[0], p),) + tuple(s.inputs[1:]), s.targets)
-              for s in (data.train, data.val, data.test)]
-    return DataSplits(*splits, info=info)
-
-
-def image_mlp(image_shape: Sequence[int] = (1, 8, 8), hidden: Sequence[int] = (64,),
-              num_classes: int = 10, pixel_permutation_seed: int | None = None,
-              dtype: torch.dtype = torch.float32) -> nn.Sequential:
-    r"""A fully connected classifier of images: ``flatten`` then :func:`dlmath.zoo.mlp`.
-
-    Explanation
-    -----------
-    Layers ``flatten`` and ``mlp`` (``fc1``, ``act1``, ..., ReLU between linear layers),
-    initialised by PyTorch's default from the global random state.  With
-    ``pixel_permutation_seed`` the freshly initialised first layer is replaced by
-    :func:`absorb_input_permutation` of it, with :math:`\pi` =
-    :func:`pixel_permutation` ``(H*W, seed)``.  Built after the same
-    ``torch.manual_seed``, the network without the permutation on the digits and the one
-    with it on :func:`pixel_permuted_digits` (same seed) compute the same function, before
-    and after any amount of training.
-
-    Parameters
-    ----------
-    image_shape : (C, H, W)
-    hidden : sequence of int
-        Widths of the hidden layers (may be empty: a linear classifier).
-    num_classes : int
-    pixel_permutation_seed : int or None
-        Absorb this permutation into the first layer; ``None`` for none.
-    dtype : torch.dtype
-        Of the parameters (``torch.float64`` to compare runs to rounding error).
-
-    Returns
-    -------
-    torch.nn.Sequential
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`dlmath.zoo.mlp`; ``image_shape`` not three positive ints.
-
-    Examples
-    --------
-    >>> _ = torch.manual_seed(0); a = image_mlp()
-    >>> _ = torch.manual_seed(0); b = image_mlp(pixel_permutation_seed=3)
-    >>> x = torch.rand(5, 1, 8, 8)
-    >>> torch.allclose(b(permute_pixels(x, pixel_permutation(64, 3))), a(x), atol=1e-6)
-    True
-    >>> from dlmath.params import count_params
-    >>> count_params(a)                                # 64*64 + 64 + 64*10 + 10
-    4810
-
-    See Also
-    --------
-    dlmath.zoo.mlp : the layers.
-    pixel_permuted_digits : the data it is compared on.
-
-    References
-    ----------
-    Chapter: :ref:`ch-why-convolutions`.
-    """
-    from dlmath.zoo import mlp
-
-    if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
-        raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
-    c, h, w = (_int(f"image_shape[{i}]", v, 1) for i, v in enumerate(image_shape))
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    body = mlp([c * h * w, *hidden, num_classes])
-    if pixel_permutation_seed is not None:
-        perm = pixel_permutation(h * w, pixel_permutation_seed)
-        body.fc1 = absorb_input_permutation(body.fc1, perm)
-    return nn.Sequential(OrderedDict(flatten=nn.Flatten(), mlp=body)).to(dtype)

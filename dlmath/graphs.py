@@ -6,8 +6,8 @@ walk counts :math:`A^k` (floating point and exact SymPy); degree matrices and th
 combinatorial, symmetric-normalised and random-walk Laplacians; the Dirichlet energy
 :math:`x^\\top L x`; connected components read off the spectrum; the smoothing step
 :math:`X - \\alpha L X` and the largest stable :math:`\\alpha`; the renormalised propagation
-matrix of Kipf & Welling, a graph convolution layer, a two-layer GCN and a small full-batch
-training routine.  Chapter: :ref:`ch-graphs`.
+matrix of Kipf & Welling (the layer and network that use it are in
+:mod:`dlmath.models.gcn`).  Chapter: :ref:`ch-graphs`.
 
 References: F. R. K. Chung, "Spectral Graph Theory", AMS (1997); T. N. Kipf and M. Welling,
 "Semi-Supervised Classification with Graph Convolutional Networks", ICLR (2017).
@@ -19,13 +19,11 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 import torch
 
-from dlmath._device import device as _device
 
 __all__ = [
     "adjacency_matrix",
@@ -43,10 +41,6 @@ __all__ = [
     "smoothing_stability_limit",
     "laplacian_smoothing",
     "gcn_normalized_adjacency",
-    "GraphConv",
-    "GCN",
-    "GCNResult",
-    "train_gcn",
 ]
 
 _NORMALIZATIONS = (None, "sym", "rw")
@@ -1002,239 +996,3 @@ def gcn_normalized_adjacency(A: Any) -> torch.Tensor:
     return s[:, None] * At * s[None, :]
 
 
-class GraphConv(torch.nn.Module):
-    r"""One graph convolution :math:`H = \hat A X W + b`.
-
-    Explanation
-    -----------
-    Every node mixes the features of itself and its neighbours with the weights of
-    :math:`\hat A` (:func:`gcn_normalized_adjacency`), then a linear map :math:`W` shared by
-    all nodes is applied.  Permuting the nodes (rows of :math:`X`, rows and columns of
-    :math:`\hat A`) permutes the output rows: the layer is permutation equivariant.
-
-    Parameters
-    ----------
-    in_features, out_features : int
-    bias : bool
-
-    Examples
-    --------
-    >>> layer = GraphConv(4, 2).double()
-    >>> A_hat = gcn_normalized_adjacency(adjacency_matrix([(0, 1), (1, 2)], 3))
-    >>> layer(torch.ones(3, 4, dtype=torch.float64), A_hat).shape
-    torch.Size([3, 2])
-
-    See Also
-    --------
-    GCN : two layers of it.
-
-    References
-    ----------
-    Kipf and Welling (2017).  Chapter: :ref:`ch-graphs`.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        _check_int("in_features", in_features, 1)
-        _check_int("out_features", out_features, 1)
-        self.linear = torch.nn.Linear(in_features, out_features, bias=False)
-        torch.nn.init.xavier_uniform_(self.linear.weight)   # Glorot, as Kipf and Welling
-        self.bias = torch.nn.Parameter(torch.zeros(out_features)) if bias else None
-
-    def forward(self, X: torch.Tensor, A_hat: torch.Tensor) -> torch.Tensor:
-        if X.ndim != 2 or A_hat.shape != (X.shape[0], X.shape[0]):
-            raise ValueError(f"X must be (n, in_features) and A_hat (n, n); got X "
-                             f"{tuple(X.shape)} and A_hat {tuple(A_hat.shape)}")
-        # H_vo = sum_u Â_vu sum_i X_ui W_io  (+ b_o)
-        H = A_hat @ self.linear(X)                       # (n, out)
-        return H + self.bias if self.bias is not None else H
-
-
-class GCN(torch.nn.Module):
-    r"""The two-layer GCN :math:`\hat A\,\mathrm{ReLU}(\hat A X W_0)\,W_1` (logits).
-
-    Explanation
-    -----------
-    Softmax of the logits gives Kipf and Welling's class probabilities; the cross-entropy
-    in :func:`train_gcn` applies it.  Dropout is applied to the input of each layer during
-    training.  :meth:`embed` returns the hidden representation
-    :math:`\mathrm{ReLU}(\hat A X W_0)`.
-
-    Parameters
-    ----------
-    in_features, hidden, out_features : int
-    dropout : float
-        Dropout probability in :math:`[0, 1)`.
-
-    Examples
-    --------
-    >>> model = GCN(34, 16, 2).double()
-    >>> A_hat = torch.eye(34, dtype=torch.float64)
-    >>> model(torch.eye(34, dtype=torch.float64), A_hat).shape
-    torch.Size([34, 2])
-
-    See Also
-    --------
-    GraphConv, train_gcn
-
-    References
-    ----------
-    Kipf and Welling (2017), equation (9).  Chapter: :ref:`ch-graphs`.
-    """
-
-    def __init__(self, in_features: int, hidden: int, out_features: int,
-                 dropout: float = 0.5) -> None:
-        super().__init__()
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.conv1 = GraphConv(in_features, hidden)
-        self.conv2 = GraphConv(hidden, out_features)
-        self.dropout = torch.nn.Dropout(dropout)
-
-    def embed(self, X: torch.Tensor, A_hat: torch.Tensor) -> torch.Tensor:
-        """The hidden layer ReLU(Â X W0), shape (n, hidden)."""
-        return torch.relu(self.conv1(self.dropout(X), A_hat))
-
-    def forward(self, X: torch.Tensor, A_hat: torch.Tensor) -> torch.Tensor:
-        return self.conv2(self.dropout(self.embed(X, A_hat)), A_hat)   # (n, classes)
-
-
-@dataclass(frozen=True)
-class GCNResult:
-    """What :func:`train_gcn` returns.
-
-    Attributes
-    ----------
-    model : GCN
-        The trained model, in eval mode, on the CPU.
-    losses : tuple of float
-        Training loss (cross-entropy on the labelled nodes, with dropout) of each epoch,
-        computed before that epoch's update.
-    predictions : torch.Tensor, shape (n,)
-        Predicted class of every node.
-    accuracy : float
-        Fraction of the *unlabelled* nodes whose prediction is right.
-    embedding : torch.Tensor, shape (n, hidden)
-        Hidden representation of every node.
-    labelled : torch.Tensor, shape (n,), bool
-        Which nodes' labels were used for training.
-    """
-
-    model: GCN
-    losses: tuple[float, ...]
-    predictions: torch.Tensor
-    accuracy: float
-    embedding: torch.Tensor
-    labelled: torch.Tensor
-
-
-def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
-              hidden: int = 16, epochs: int = 200, lr: float = 0.01,
-              weight_decay: float = 5e-4, dropout: float = 0.5, seed: int = 0,
-              device: str | torch.device | None = None) -> GCNResult:
-    r"""Train a two-layer :class:`GCN` semi-supervised: only the ``labelled`` nodes' labels.
-
-    Explanation
-    -----------
-    Full-batch Adam on the cross-entropy of the labelled nodes, as in Kipf and Welling;
-    every node's features take part in every forward pass, so the graph carries the labels
-    to the unlabelled nodes.  Initialisation and dropout use torch's random state seeded
-    with ``seed`` (the global state is restored afterwards) and computation is in float64,
-    so a run is deterministic on a given device.  On the CPU it uses one thread: the
-    matrices are tiny.  With an edgeless ``A`` (all zeros), :math:`\hat A = I` and the
-    model is a two-layer MLP on the features alone: the baseline that shows what the graph
-    adds.
-
-    Parameters
-    ----------
-    A : array_like, shape (n, n)
-        Symmetric adjacency without self-loops (weights allowed).
-    features : array_like, shape (n, f)
-    labels : array_like of int, shape (n,)
-        Classes ``0, ..., C-1`` (the unlabelled nodes' labels are used only for accuracy).
-    labelled : sequence of int
-        The nodes whose labels are used for training; distinct, at least one.
-    hidden, epochs : int
-    lr, weight_decay, dropout : float
-    seed : int
-    device : str or torch.device, optional
-        Default :func:`dlmath.device`.
-
-    Returns
-    -------
-    GCNResult
-
-    Raises
-    ------
-    ValueError
-        For inconsistent shapes, negative labels, repeated or out-of-range labelled nodes,
-        no unlabelled node left to evaluate, or a non-positive ``lr``.
-
-    Examples
-    --------
-    >>> A = adjacency_matrix([(0, 1), (1, 2), (3, 4), (4, 5), (2, 3)], 6)
-    >>> r = train_gcn(A, torch.eye(6), [0, 0, 0, 1, 1, 1], [0, 5], epochs=100, device="cpu")
-    >>> r.predictions.tolist(), r.accuracy
-    ([0, 0, 0, 1, 1, 1], 1.0)
-
-    See Also
-    --------
-    GCN, gcn_normalized_adjacency
-
-    References
-    ----------
-    Kipf and Welling (2017), section 3.  Chapter: :ref:`ch-graphs`.
-    """
-    A_hat = gcn_normalized_adjacency(A)
-    n = A_hat.shape[0]
-    X = torch.as_tensor(features).to(torch.float64)
-    if X.ndim != 2 or X.shape[0] != n:
-        raise ValueError(f"features must have shape (n, f) with n = {n}, got {tuple(X.shape)}")
-    y = torch.as_tensor(labels)
-    if y.shape != (n,) or y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"labels must be {n} ints, got dtype {y.dtype} shape {tuple(y.shape)}")
-    y = y.long()
-    if int(y.min()) < 0:
-        raise ValueError(f"labels must be >= 0, got {int(y.min())}")
-    num_classes = int(y.max()) + 1
-    idx = list(labelled)
-    if not idx or not all(_is_int(i) and 0 <= i < n for i in idx) or len(set(idx)) != len(idx):
-        raise ValueError(f"labelled must be distinct node indices in 0..{n - 1}, got {idx}")
-    mask = torch.zeros(n, dtype=torch.bool)
-    mask[idx] = True
-    if bool(mask.all()):
-        raise ValueError("labelled covers every node: no unlabelled node to evaluate")
-    for name, v in (("hidden", hidden), ("epochs", epochs), ("seed", seed)):
-        _check_int(name, v, 1 if name != "seed" else 0)
-    for name, v in (("lr", lr), ("weight_decay", weight_decay)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or \
-                not math.isfinite(v) or (name == "lr" and v == 0):
-            raise ValueError(f"{name} must be a finite {'positive' if name == 'lr' else 'non-negative'}"
-                             f" number, got {v!r}")
-
-    dev = _device(device)
-    X_d, A_d, y_d, m_d = X.to(dev), A_hat.to(dev), y.to(dev), mask.to(dev)
-    losses = []
-    # seeded initialisation and dropout; the global random state is restored afterwards
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []), \
-            _one_torch_thread():
-        torch.manual_seed(seed)
-        model = GCN(X.shape[1], hidden, num_classes, dropout).double().to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        model.train()
-        for _ in range(epochs):
-            opt.zero_grad()
-            logits = model(X_d, A_d)                                 # (n, C)
-            loss = torch.nn.functional.cross_entropy(logits[m_d], y_d[m_d])
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        model.eval()
-        model = model.cpu()
-        with torch.no_grad():
-            logits = model(X, A_hat)                                 # (n, C)
-            emb = model.embed(X, A_hat)                              # (n, hidden)
-    pred = logits.argmax(dim=1)
-    acc = float((pred[~mask] == y[~mask]).double().mean())
-    return GCNResult(model=model, losses=tuple(losses), predictions=pred, accuracy=acc,
-                     embedding=emb, labelled=mask)

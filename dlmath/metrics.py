@@ -361,7 +361,7 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 
     See Also
     --------
-    dlmath.seq2seq.Seq2Seq.loss, dlmath.gpt.GPT.loss : the models' losses, which call it.
+    dlmath.models.seq2seq.Seq2Seq.loss, dlmath.models.gpt.GPT.loss : the models' losses, which call it.
 
     References
     ----------

@@ -306,6 +306,89 @@ def pad_matrix(size: int, padding: int | tuple[int, int], mode: str = "zeros",
 # --- the convolution matrix -------------------------------------------------------------
 
 
+def _tap_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int,
+               dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero padding, one axis: for each output position i, the taps j in [lo, hi) that read
+    an input pixel, i.e. 0 <= i*s - p + j*d < n_in (a contiguous range, possibly empty)."""
+    start = torch.arange(n_out, device=dev) * s - p  # input position of tap 0
+    lo = torch.div(d - 1 - start, d, rounding_mode="floor").clamp_(0, k)  # ceil(-start / d)
+    hi = (torch.div(n_in - 1 - start, d, rounding_mode="floor") + 1).clamp_(0, k)
+    return lo, torch.maximum(lo, hi)
+
+
+def _sparse_zero_padding(weight: torch.Tensor, c_in: int, h: int, w: int, ho: int, wo: int,
+                         stride: tuple[int, int], padding: tuple[int, int],
+                         dilation: tuple[int, int], order: str, layout: str) -> torch.Tensor:
+    """The sparse M for zero padding, written in place, already sorted (no mask over all taps).
+
+    With zero padding the taps that read a pixel are a rectangle of the kernel per output
+    pixel: a range along each axis.  Output positions along the outer axis of the vec (rows
+    for ``order="row"``) fall into runs with the same tap range (the interior, and a few
+    border rows at each end); within a run every output row has the same pattern of
+    non-zeros up to a shift, so one template of (column, weight index) entries per run,
+    found on a small grid, is broadcast over the run and written straight into the index
+    and value tensors of the result, in sorted order.  Every non-zero is written once per
+    index tensor, plus one gather of the weights (which keeps the result differentiable).
+    """
+    dev = weight.device
+    c_out, _, kh, kw = weight.shape
+    taps = kh * kw
+    # (outputs, inputs, kernel, stride, padding, dilation) of the outer and the inner axis
+    ax_h = (ho, h, kh, stride[0], padding[0], dilation[0])
+    ax_w = (wo, w, kw, stride[1], padding[1], dilation[1])
+    (nx, nx_in, kx, sx, px, dx), (ny, ny_in, ky, sy, py, dy) = \
+        (ax_h, ax_w) if order == "row" else (ax_w, ax_h)
+    x_lo, x_hi = _tap_range(*ax_h if order == "row" else ax_w, dev)  # (nx,)
+    y_lo, y_hi = _tap_range(*ax_w if order == "row" else ax_h, dev)  # (ny,)
+
+    # runs of outer positions with the same tap range, and their taps
+    run_key, run_len = torch.unique_consecutive(x_lo * (kx + 1) + x_hi, return_counts=True)
+    tx, ty = torch.arange(kx, device=dev), torch.arange(ky, device=dev)
+    x_ok = (tx >= run_key[:, None] // (kx + 1)) & (tx < run_key[:, None] % (kx + 1))  # (G, k_x)
+    y_ok = (ty >= y_lo[:, None]) & (ty < y_hi[:, None])  # (n_y, k_y)
+    # template of each run: the non-zeros of one outer position, in (y, c, t_x, t_y) order,
+    # which is the order of the columns within a row and of the rows within the position
+    grid = (len(run_key), ny, c_in, kx, ky)
+    run, y, c, a, b = (x_ok[:, None, None, :, None] & y_ok[None, :, None, None, :]).expand(
+        grid).nonzero(as_tuple=True)
+    t_row = y  # + (o * n_x + x) * n_y
+    t_col = c * (h * w) + a * (dx * ny_in) + (y * sy - py + b * dy)  # + (x s_x - p_x) n_y_in
+    t_tap = c * taps + (a * ky + b if order == "row" else b * kx + a)  # index into w[o]
+    t_len = torch.bincount(run, minlength=len(run_key)).tolist()
+    run_len = run_len.tolist()
+    nnz0 = sum(n * t for n, t in zip(run_len, t_len))  # per output channel
+
+    indices = torch.empty(2, c_out, nnz0, dtype=torch.int64, device=dev)
+    rows, cols = indices[0], indices[1]  # (C_out, nnz0)
+    tap = torch.empty(nnz0, dtype=torch.int64, device=dev)
+    x = torch.arange(nx, device=dev)
+    row_off = torch.arange(c_out, device=dev)[:, None] * (nx * ny) + x * ny  # (C_out, n_x)
+    col_off = (x * sx - px) * ny_in  # (n_x,)
+    t0 = e0 = x0 = 0
+    for n, t in zip(run_len, t_len):
+        e1 = e0 + n * t
+        if t:
+            torch.add(row_off[:, x0:x0 + n, None], t_row[t0:t0 + t],
+                      out=rows[:, e0:e1].view(c_out, n, t))
+            torch.add(col_off[x0:x0 + n, None], t_col[t0:t0 + t], out=cols[0, e0:e1].view(n, t))
+            tap[e0:e1].view(n, t).copy_(t_tap[t0:t0 + t].expand(n, t))
+        t0, e0, x0 = t0 + t, e1, x0 + n
+    if c_out > 1:
+        cols[1:] = cols[0]
+    vals = weight.reshape(c_out, c_in * taps).index_select(1, tap).reshape(-1)
+
+    size = (c_out * ho * wo, c_in * h * w)
+    if layout == "coo":
+        return torch.sparse_coo_tensor(indices.view(2, -1), vals, size, is_coalesced=True,
+                                       check_invariants=False)
+    per_row = c_in * (x_hi - x_lo)[:, None] * (y_hi - y_lo)[None, :]  # (n_x, n_y) non-zeros
+    crow = torch.zeros(size[0] + 1, dtype=torch.int64, device=dev)
+    torch.cumsum(per_row.reshape(-1).repeat(c_out), 0, out=crow[1:])
+    with warnings.catch_warnings():  # torch calls CSR "beta"; the tensor itself is exact
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, cols.reshape(-1), vals, size, check_invariants=False)
+
+
 def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 1,
                 padding: Any = 0, dilation: Any = 1, padding_mode: str = "zeros",
                 order: str = "row", sparse: bool | str = False) -> torch.Tensor:
@@ -411,6 +494,9 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
     ho = _out_size("height", h, kh, sh, ph, dh)
     wo = _out_size("width", w, kw, sw, pw, dw)
     dev = weight.device
+    if layout is not None and padding_mode == "zeros":
+        return _sparse_zero_padding(weight, c_in, h, w, ho, wo, (sh, sw), (ph, pw), (dh, dw),
+                                    order, layout)
 
     # source pixel of padded row u*s_h + a*d_h (and column v*s_w + b*d_w); -1 means zero
     src_h = pad_source_index(h, ph, padding_mode).to(dev)

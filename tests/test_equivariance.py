@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from dlmath import equivariance as eq
-from dlmath.zoo import three_block_cnn
+from dlmath.data import pixel_permuted_digits
+from dlmath.models import image_mlp
+from dlmath.models.zoo import three_block_cnn
 
 DT = torch.float64
 
@@ -353,12 +355,12 @@ def test_absorbed_permutation_same_outputs_and_permuted_gradients(c, hw, out, se
 def test_mlp_training_trajectories_coincide_under_an_absorbed_permutation():
     # same seed: the MLP on the digits and the MLP with the permutation absorbed on the
     # permuted digits take the same steps (torch.optim.Adam, float64)
-    data = eq.pixel_permuted_digits(None)
-    perm = eq.pixel_permuted_digits(5)
+    data = pixel_permuted_digits(None)
+    perm = pixel_permuted_digits(5)
     nets = []
     for seed_perm, d in ((None, data), (5, perm)):
         torch.manual_seed(0)
-        net = eq.image_mlp(hidden=(16,), pixel_permutation_seed=seed_perm, dtype=DT)
+        net = image_mlp(hidden=(16,), pixel_permutation_seed=seed_perm, dtype=DT)
         opt = torch.optim.Adam(net.parameters(), lr=1e-2)
         x, y = d.train.inputs[0].to(DT), d.train.targets
         for step in range(20):
@@ -374,7 +376,7 @@ def test_mlp_training_trajectories_coincide_under_an_absorbed_permutation():
 
 
 def test_pixel_permuted_digits_is_the_permuted_data_set():
-    plain, perm = eq.pixel_permuted_digits(None), eq.pixel_permuted_digits(2)
+    plain, perm = pixel_permuted_digits(None), pixel_permuted_digits(2)
     p = eq.pixel_permutation(64, 2)
     for split in ("train", "val", "test"):
         assert torch.equal(perm[split].inputs[0], eq.permute_pixels(plain[split].inputs[0], p))

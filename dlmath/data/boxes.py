@@ -285,7 +285,7 @@ def red_green_boxes(n_train: int = 2000, n_val: int = 1000, n_test: int = 1000, 
     See Also
     --------
     red_green_box_layouts, render_boxes
-    dlmath.position_nets.strided_conv_net : the networks trained on it.
+    dlmath.models.position.strided_conv_net : the networks trained on it.
 
     References
     ----------

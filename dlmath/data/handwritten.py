@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
 
-__all__ = ["digits"]
+__all__ = ["digits", "pixel_permuted_digits"]
 
 
 def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0,
@@ -114,4 +114,64 @@ def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed:
     splits = [TensorSplit(x[p].contiguous(), y[p].contiguous()) for p in parts]
     info = {"name": "sklearn digits (UCI optical digits, 8x8)", "classes": 10, "size": size,
             "mean": mean, "std": std}
+    return DataSplits(*splits, info=info)
+
+
+def pixel_permuted_digits(permutation_seed: int | None = 0, **digits_kwargs) -> DataSplits:
+    r"""The handwritten digits with every image's pixels rearranged by one fixed permutation.
+
+    Explanation
+    -----------
+    :func:`dlmath.data.digits` with :func:`~dlmath.equivariance.permute_pixels` applied, with
+    :math:`\pi` = :func:`~dlmath.equivariance.pixel_permutation` ``(size**2, permutation_seed)``, to the images
+    of all three splits (the same :math:`\pi` for all).  The labels and the split are
+    those of :func:`dlmath.data.digits`.  ``permutation_seed=None`` returns the digits
+    unchanged, so an experiment can switch the permutation off with one argument.  Being a
+    module-level function it can be the ``data`` of a :class:`dlmath.engine.train.TrainConfig`.
+
+    Parameters
+    ----------
+    permutation_seed : int or None
+        Seed of :math:`\pi`; ``None`` for no permutation.
+    **digits_kwargs
+        Passed to :func:`dlmath.data.digits` (``size``, ``seed``, ``standardize``, ...).
+
+    Returns
+    -------
+    DataSplits
+        As :func:`dlmath.data.digits`; ``info`` also holds ``pixel_permutation_seed``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`dlmath.data.digits` and :func:`pixel_permutation`.
+
+    Examples
+    --------
+    >>> from dlmath.equivariance import permute_pixels, pixel_permutation
+    >>> plain, perm = pixel_permuted_digits(None), pixel_permuted_digits(0)
+    >>> p = pixel_permutation(64, 0)
+    >>> torch.equal(perm.test.inputs[0], permute_pixels(plain.test.inputs[0], p))
+    True
+    >>> torch.equal(perm.train.targets, plain.train.targets), perm.info["pixel_permutation_seed"]
+    (True, 0)
+
+    See Also
+    --------
+    dlmath.models.image_mlp : an MLP that can absorb the same permutation.
+
+    References
+    ----------
+    Chapter: :ref:`ch-why-convolutions`.
+    """
+    from dlmath.equivariance import permute_pixels, pixel_permutation
+
+    data = digits(**digits_kwargs)
+    info = dict(data.info, pixel_permutation_seed=permutation_seed)
+    if permutation_seed is None:
+        return DataSplits(data.train, data.val, data.test, info)
+    h, w = data.train.inputs[0].shape[-2:]
+    p = pixel_permutation(h * w, permutation_seed)
+    splits = [TensorSplit((permute_pixels(s.inputs[0], p),) + tuple(s.inputs[1:]), s.targets)
+              for s in (data.train, data.val, data.test)]
     return DataSplits(*splits, info=info)

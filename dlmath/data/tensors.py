@@ -9,7 +9,7 @@ and the deterministic :func:`rotate`).  Nothing here copies a batch on the Pytho
 training loop gathers a batch by indexing the stored tensors with an index tensor.
 
 The augmentation functions have the signature ``f(x, generator, **options) -> x`` that
-:class:`dlmath.train.TrainConfig` expects of its ``augment`` hook, e.g.
+:class:`dlmath.engine.train.TrainConfig` expects of its ``augment`` hook, e.g.
 ``augment=Ref(random_crop, padding=2)``.
 
 Chapters: :ref:`ch-training-cnns`, :ref:`ch-regularisation`, :ref:`ch-rotation`.

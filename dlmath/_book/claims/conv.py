@@ -1,0 +1,261 @@
+"""Claims about convolution arithmetic: output sizes, paddings, receptive fields.
+
+Each check compares the reported formula with the sizes PyTorch produces (through
+:func:`dlmath.conv.torch_output_size`) or with the gradient of a real stack (through
+:func:`dlmath.conv.unit_input_gradient`) on an exhaustive small grid, and derives the
+verdict from the comparison.  Chapter: :ref:`ch-conv-arithmetic`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+from dlmath import conv
+from dlmath._book.claims import Check, Claim, register
+
+R000 = "000_d0450d199b2953aa"
+R004 = "004_46edfb94b1a3c9c4"
+CHAPTER = "ch-conv-arithmetic"
+
+# the grid every size claim is checked on: n, k, s, p
+GRID = list(itertools.product(range(1, 13), range(1, 6), range(1, 5), range(0, 4)))
+
+
+def output_size_without_floor() -> dict[str, int]:
+    """Compare ``(n - k + 2p)/s + 1`` (no floor) with torch's Conv2d on :data:`GRID`.
+
+    Returns the number of configurations torch accepts (``checked``), how many of them have
+    an exact division (``exact``), and on how many the formula gives torch's size, with an
+    exact division (``agree_exact``) and without one (``agree_inexact``).
+    """
+    out = dict(checked=0, exact=0, agree_exact=0, agree_inexact=0)
+    for n, k, s, p in GRID:
+        size = conv.torch_output_size("conv2d", n, k, s, p)
+        if size is None:
+            continue
+        claimed = Fraction(n - k + 2 * p, s) + 1
+        exact = (n - k + 2 * p) % s == 0
+        out["checked"] += 1
+        out["exact"] += exact
+        if claimed == size:
+            out["agree_exact" if exact else "agree_inexact"] += 1
+    return out
+
+
+def _check_size_without_floor() -> Check:
+    c = output_size_without_floor()
+    holds_when_exact = c["agree_exact"] == c["exact"]
+    if holds_when_exact and c["agree_inexact"] == 0 and c["exact"] < c["checked"]:
+        verdict = "incomplete"
+    elif c["agree_exact"] + c["agree_inexact"] == c["checked"]:
+        verdict = "correct"
+    else:
+        verdict = "incorrect"
+    return Check(
+        verified=r"$n' = \lfloor (n + 2p - k)/s \rfloor + 1$",
+        verdict=verdict,
+        note=(f"Of {c['checked']} configurations torch accepts, the formula gives torch's size "
+              f"in the {c['agree_exact']} where s divides n + 2p - k and a fraction in the other "
+              f"{c['checked'] - c['exact']}; there torch takes the floor and the last rows or "
+              f"columns of the input are never read."),
+    )
+
+
+def _check_valid_size() -> Check:
+    """(H - M + 1) x (W - N + 1) for stride 1 and no padding, against Conv2d."""
+    checked = agree = 0
+    for h, w, m, n in itertools.product(range(1, 9), range(1, 9), range(1, 5), range(1, 5)):
+        if m > h or n > w:
+            continue
+        height = conv.torch_output_size("conv2d", h, m)
+        width = conv.torch_output_size("conv2d", w, n)
+        checked += 1
+        agree += (height, width) == (h - m + 1, w - n + 1)
+    verdict = "correct" if agree == checked else "incorrect"
+    return Check(verified=r"$(H - M + 1) \times (W - N + 1)$", verdict=verdict,
+                 note=f"Stride 1 and no padding: no floor is needed; agrees with torch on "
+                      f"{agree} of {checked} kernel and image sizes.")
+
+
+def _check_two_layer_receptive_field() -> Check:
+    """r_2 = k1 + (k2 - 1) s1 against the gradient support of a real two-layer stack."""
+    checked = agree = 0
+    for k1, k2, s1 in itertools.product(range(1, 6), range(1, 6), range(1, 4)):
+        layers = [(k1, s1, 0), (k2, 1, 0)]
+        g = conv.unit_input_gradient(layers, size=40, unit=2)
+        support = (g != 0).nonzero().flatten()
+        measured = int(support.max() - support.min()) + 1
+        checked += 1
+        agree += measured == k1 + (k2 - 1) * s1 == conv.receptive_field(layers).size
+    verdict = "correct" if agree == checked else "incorrect"
+    return Check(verified=r"$r_2 = k_1 + (k_2 - 1)s_1$; in general "
+                          r"$r_L = 1 + \sum_l (k_l - 1)\prod_{i<l} s_i$",
+                 verdict=verdict,
+                 note=f"Agrees with the gradient of a two-layer stack in {agree} of {checked} "
+                      f"cases. The report's 'sum with previous layers' needs each layer's "
+                      f"k - 1 multiplied by the product of the earlier strides.")
+
+
+def same_padding_general() -> dict[str, int]:
+    """The reported same padding ``p = (ns - n + k - s)/2`` checked against Conv2d.
+
+    Over n in 1..12, k in 1..5, s in 1..4: how often the formula is a non-negative integer
+    (``integer``) and then keeps the size in torch (``keeps``), and how often it is not an
+    integer although some integer padding keeps the size (``missed``, found by search).
+    """
+    out = dict(checked=0, integer=0, keeps=0, missed=0)
+    for n, k, s in itertools.product(range(1, 13), range(1, 6), range(1, 5)):
+        claimed = Fraction(n * s - n + k - s, 2)
+        out["checked"] += 1
+        if claimed.denominator == 1 and claimed >= 0:
+            out["integer"] += 1
+            out["keeps"] += conv.torch_output_size("conv2d", n, k, s, int(claimed)) == n
+        elif any(conv.torch_output_size("conv2d", n, k, s, p) == n for p in range(n * s + k)):
+            out["missed"] += 1
+    return out
+
+
+def _check_same_padding_general() -> Check:
+    c = same_padding_general()
+    if c["keeps"] < c["integer"]:
+        verdict = "incorrect"
+    elif c["missed"] or c["integer"] < c["checked"]:
+        verdict = "incomplete"
+    else:
+        verdict = "correct"
+    return Check(
+        verified=r"$s = 1$: $p = (k-1)/2$, $k$ odd; $s > 1$: no padding independent of $n$",
+        verdict=verdict,
+        note=(f"Derived without the floor: where it is an integer it keeps the size "
+              f"({c['keeps']} of {c['integer']} cases), but it grows with the input size for "
+              f"s > 1, and in {c['missed']} cases it is a fraction although an integer padding "
+              f"exists."),
+    )
+
+
+def _check_same_padding_stride1() -> Check:
+    checked = keeps = even_without_answer = 0
+    for k, n in itertools.product(range(1, 10), range(10, 20)):
+        claimed = Fraction(k - 1, 2)
+        checked += 1
+        if claimed.denominator == 1:
+            keeps += conv.torch_output_size("conv1d", n, k, 1, int(claimed)) == n
+        else:
+            even_without_answer += all(conv.torch_output_size("conv1d", n, k, 1, p) != n
+                                       for p in range(k + 1))
+    if keeps + even_without_answer < checked:
+        verdict = "incorrect"
+    elif even_without_answer:
+        verdict = "incomplete"
+    else:
+        verdict = "correct"
+    return Check(verified=r"$p = (k-1)/2$ for odd $k$; even $k$ needs $(k/2 - 1, k/2)$",
+                 verdict=verdict,
+                 note=f"Right for odd kernels ({keeps} cases); for even kernels no symmetric "
+                      f"padding keeps the size ({even_without_answer} cases), which the report "
+                      f"does not say.")
+
+
+def halving_padding_general() -> dict[str, int]:
+    """The reported halving padding ``p = (ns/2 - n + k - s)/2`` on even n, against Conv2d.
+
+    Over even n in 2..24, k in 1..5, s in 1..4: how often the formula is a non-negative
+    integer (``integer``) and then halves in torch (``halves``), how often it is negative,
+    and how often it is unusable (negative or a fraction) although some integer padding
+    halves the size (``missed``, found by search).
+    """
+    out = dict(checked=0, integer=0, halves=0, negative=0, missed=0)
+    for n, k, s in itertools.product(range(2, 25, 2), range(1, 6), range(1, 5)):
+        claimed = Fraction(n * s, 2) - n + k - s
+        claimed /= 2
+        out["checked"] += 1
+        if claimed.denominator == 1 and claimed >= 0:
+            out["integer"] += 1
+            out["halves"] += conv.torch_output_size("conv2d", n, k, s, int(claimed)) == n // 2
+            continue
+        out["negative"] += claimed < 0
+        if any(conv.torch_output_size("conv2d", n, k, s, p) == n // 2 for p in range(n * s + k)):
+            out["missed"] += 1
+    return out
+
+
+def _check_halving_padding_general() -> Check:
+    c = halving_padding_general()
+    if c["halves"] < c["integer"]:
+        verdict = "incorrect"
+    elif c["missed"] or c["negative"]:
+        verdict = "incomplete"
+    else:
+        verdict = "correct"
+    return Check(
+        verified=r"stride 2 and $p = \lfloor (k-1)/2 \rfloor$, for every even $n$",
+        verdict=verdict,
+        note=(f"Derived without the floor: where it is a non-negative integer it halves "
+              f"({c['halves']} of {c['integer']} cases), but it depends on n unless s = 2, is "
+              f"negative in {c['negative']} cases, and gives no usable padding in {c['missed']} "
+              f"cases where an integer padding halves (e.g. odd k with s = 2, where "
+              f"p = (k-1)/2 works)."),
+    )
+
+
+def _check_k2_s2() -> Check:
+    checked = halves = 0
+    for n in range(2, 65, 2):
+        checked += 1
+        halves += conv.torch_output_size("maxpool2d", n, 2, 2, 0) == n // 2 \
+            == conv.torch_output_size("conv2d", n, 2, 2, 0)
+    odd = conv.torch_output_size("conv2d", 7, 2, 2, 0)
+    return Check(verified=r"$n' = n/2$ for even $n$, $\lfloor n/2 \rfloor$ for odd $n$",
+                 verdict="correct" if halves == checked else "incorrect",
+                 note=f"Halves all {checked} even sizes checked; an odd size loses its last "
+                      f"column (7 gives {odd}).")
+
+
+register(Claim(
+    id="000-Q1a-output-size-formula", source=R000, question="Q1a",
+    topic="output width and height of a convolution with padding and stride",
+    claimed=r"$(n - k + 2p)/s + 1$ (no floor)", check=_check_size_without_floor,
+    chapter=CHAPTER, expected="incomplete"))
+
+register(Claim(
+    id="000-Q1a-valid-output-size", source=R000, question="Q1a",
+    topic="size of z = conv(W, x) for an H x W image and an M x N kernel (stride 1, no padding)",
+    claimed=r"$(H - M + 1) \times (W - N + 1)$", check=_check_valid_size,
+    chapter=CHAPTER, expected="correct"))
+
+register(Claim(
+    id="004-I-Q1-output-size-formula", source=R004, question="I-Q1",
+    topic="output size of a convolutional layer with kernel k, padding p, stride s",
+    claimed=r"$x' = (x - k + 2p)/s + 1$ (no floor)", check=_check_size_without_floor,
+    chapter=CHAPTER, expected="incomplete"))
+
+register(Claim(
+    id="004-I-Q7-receptive-field", source=R004, question="I-Q7",
+    topic="receptive field of the first two layers of a CNN",
+    claimed=r"$r_1 = k_1$, $r_2 = k_1 + (k_2 - 1)s_1$",
+    check=_check_two_layer_receptive_field, chapter=CHAPTER, expected="correct"))
+
+register(Claim(
+    id="004-II-Q8-same-padding", source=R004, question="II-Q8",
+    topic="padding that keeps the input size, for any stride",
+    claimed=r"$p = (xs - x + k - s)/2$", check=_check_same_padding_general,
+    chapter=CHAPTER, expected="incomplete"))
+
+register(Claim(
+    id="004-II-Q8-same-padding-stride1", source=R004, question="II-Q8",
+    topic="padding that keeps the input size with stride 1",
+    claimed=r"$p = (k-1)/2$", check=_check_same_padding_stride1,
+    chapter=CHAPTER, expected="incomplete"))
+
+register(Claim(
+    id="004-II-Q9-halving-padding", source=R004, question="II-Q9",
+    topic="padding that halves the input size",
+    claimed=r"$p = (xs/2 - x + k - s)/2$", check=_check_halving_padding_general,
+    chapter=CHAPTER, expected="incomplete"))
+
+register(Claim(
+    id="004-II-Q9-k2-s2", source=R004, question="II-Q9",
+    topic="a 2-wide window with stride 2 and no padding halves the size",
+    claimed=r"$k = s = 2$, $p = 0$", check=_check_k2_s2,
+    chapter=CHAPTER, expected="correct"))

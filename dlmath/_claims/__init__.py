@@ -1,1 +1,0 @@
-"""Claims of the source reports, one module per topic; see :mod:`dlmath.claims`."""

@@ -1,0 +1,207 @@
+"""Argument checks shared by every module of dlmath: one message style, one place.
+
+Each check raises :class:`TypeError` for a value of the wrong kind and :class:`ValueError`
+for a value of the right kind outside what is allowed; the message names the parameter,
+what is allowed and what was given (``"kernel_size must be >= 1, got 0"``).  Integers of any
+integral type (``numpy.int64``) are accepted as ints; ``bool`` never is (``True`` is not a
+size), and a flag must be a ``bool`` (``"False"`` is not false).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["is_int", "check_int", "check_size", "check_number", "check_bool", "check_choice",
+           "check_tensor", "int_tuple", "one_torch_thread"]
+
+
+def is_int(x: object) -> bool:
+    """Whether ``x`` is an integer of an integral type (``bool`` is not)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_int(name: str, value: object, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """``value`` as a Python int, checked against ``minimum <= value <= maximum``.
+
+    >>> check_int("stride", 2, 1)
+    2
+    >>> check_int("stride", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: stride must be >= 1, got 0
+    >>> check_int("stride", 1.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: stride must be an int, got float 1.5
+    """
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_size(name: str, value: object, minimum: int = 1) -> Any:
+    """An int ``>= minimum`` as a Python int, or a SymPy expression kept as it is.
+
+    A size in a formula that also works symbolically (``conv_output_size(n, 3)`` with a
+    symbol ``n``): an expression is rejected only when it is provably not an integer or
+    provably below ``minimum``.
+
+    >>> check_size("d_model", 512)
+    512
+    >>> import sympy
+    >>> check_size("d_model", sympy.Symbol("d", positive=True, integer=True))
+    d
+    >>> check_size("d_model", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: d_model must be >= 1, got 0
+    """
+    import sympy
+
+    if isinstance(value, sympy.Basic):
+        if not isinstance(value, sympy.Expr):
+            raise TypeError(f"{name} must be an int or a sympy expression, got {value!r}")
+        if value.is_integer is False:
+            raise ValueError(f"{name} must be an integer, got {value}")
+        if (value - minimum).is_negative:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        return value
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int or a sympy expression, "
+                        f"got {type(value).__name__} {value!r}")
+    return check_int(name, value, minimum)
+
+
+def _interval(text: str) -> tuple[float, float, bool, bool]:
+    """``"[0, 1)"`` as (low, high, low_open, high_open)."""
+    low, high = (float(x) for x in text[1:-1].split(","))
+    return low, high, text[0] == "(", text[-1] == ")"
+
+
+def check_number(name: str, value: object, *, positive: bool = False,
+                 nonnegative: bool = False, finite: bool = True,
+                 interval: str | None = None) -> float:
+    """``value`` as a float: a real number (not ``bool``), finite unless ``finite=False``.
+
+    ``interval`` is written as in mathematics, ``"[0, 1)"`` (``inf`` allowed), and names
+    itself in the message.
+
+    >>> check_number("lr", 0.1, positive=True)
+    0.1
+    >>> check_number("tol", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: tol must be a finite number, got nan
+    >>> check_number("dropout", 1.0, interval="[0, 1)")
+    Traceback (most recent call last):
+    ...
+    ValueError: dropout must be in [0, 1), got 1.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if interval is not None:
+        low, high, low_open, high_open = _interval(interval)
+        if value < low or value > high or (low_open and value == low) or \
+                (high_open and value == high):
+            raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a ``bool`` (or ``numpy.bool_``); anything else is a TypeError.
+
+    >>> check_bool("directed", "False")
+    Traceback (most recent call last):
+    ...
+    TypeError: directed must be True or False, got str 'False'
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def check_choice(name: str, value: object, choices: Collection[Any]) -> Any:
+    """``value`` if it is one of ``choices``.
+
+    >>> check_choice("mode", "max", ("max", "avg"))
+    'max'
+    >>> check_choice("mode", "sum", ("max", "avg"))
+    Traceback (most recent call last):
+    ...
+    ValueError: mode must be one of 'max', 'avg', got 'sum'
+    """
+    try:
+        ok = value in choices
+    except TypeError:
+        ok = False
+    if not ok or isinstance(value, bool) and not any(isinstance(c, bool) for c in choices):
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_tensor(name: str, value: object, min_dim: int = 0, floating: bool = False) -> Any:
+    """``value`` if it is a ``torch.Tensor`` with at least ``min_dim`` dimensions."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions, got shape "
+                         f"{tuple(value.shape)}")
+    if floating and not (value.is_floating_point() or value.is_complex()):
+        raise TypeError(f"{name} must have a floating-point dtype, got {value.dtype}")
+    return value
+
+
+def int_tuple(name: str, value: object, n: int, minimum: int | None = None) -> tuple[int, ...]:
+    """An int or a sequence of ``n`` ints as an ``n``-tuple, as torch reads ``kernel_size``.
+
+    >>> int_tuple("kernel_size", 3, 2)
+    (3, 3)
+    >>> int_tuple("kernel_size", (3, 5), 2)
+    (3, 5)
+    >>> int_tuple("kernel_size", (3, 5, 1), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: kernel_size must be an int or a sequence of 2 ints, got (3, 5, 1)
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+        return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+    return (check_int(name, value, minimum),) * n
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run tiny tensor ops on one thread, restoring the setting afterwards.
+
+    Intra-op threads only add overhead on tensors of a few dozen entries, and on a busy
+    shared CPU they can make each call many times slower.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,239 @@
+"""dlmath.engine.store: canonical keys, code fingerprints, atomic and corruption-proof entries."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlmath.engine import store
+from dlmath.conv import conv_output_size
+from dlmath.engine.store import Ref
+
+
+# --- Ref and canonical JSON -----------------------------------------------------------
+
+def module_level(a: int = 1, b: int = 2) -> int:
+    return a * 10 + b
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    width: int
+    rates: tuple[float, ...] = (0.1, 0.2)
+
+
+def test_ref_identity_ignores_keyword_order_and_calls_through():
+    r1, r2 = Ref(module_level, a=3, b=4), Ref(module_level, b=4, a=3)
+    assert r1 == r2 and hash(r1) == hash(r2)
+    assert r1() == 34 and r1(b=5) == 35
+    assert r1 != Ref(module_level, a=3, b=5)
+    assert r1.replace(b=9) == Ref(module_level, a=3, b=9)
+    assert {r1: "x"}[r2] == "x"
+    with pytest.raises(AttributeError):
+        r1.fn = print
+
+
+def test_ref_rejects_unnameable_callables_and_values():
+    def nested():
+        return 0
+
+    with pytest.raises(TypeError, match="module level"):
+        Ref(nested)
+    with pytest.raises(TypeError, match="module level"):
+        Ref(lambda: 0)
+    with pytest.raises(TypeError, match="no canonical form"):
+        Ref(module_level, a=torch.zeros(1))
+    with pytest.raises(TypeError, match="no canonical form"):
+        Ref(module_level, a=object())
+    with pytest.raises(TypeError, match="callable"):
+        Ref(3)
+
+
+def test_a_module_is_not_a_callable():
+    with pytest.raises(TypeError, match="fn must be a callable"):
+        Ref(store)
+
+
+def test_canonical_forms_are_idempotent_and_order_free():
+    value = {"b": Knobs(3), "a": [1, 2.5, None, "x", (True,)], "r": Ref(module_level, a=1),
+             "f": conv_output_size, "d": torch.float32}
+    c = store.canonical(value)
+    assert store.canonical(c) == c
+    assert c["b"] == {"__dataclass__": f"{__name__}:Knobs", "width": 3, "rates": [0.1, 0.2]}
+    assert c["f"] == {"__callable__": "dlmath.conv:conv_output_size"}
+    assert store.spec_key(value) == store.spec_key(dict(reversed(list(value.items()))))
+    assert store.spec_key({"lr": 0.1}) != store.spec_key({"lr": 0.1 + 1e-12})
+    with pytest.raises(TypeError, match="non-str key"):
+        store.canonical({1: 2})
+
+
+def test_spec_key_is_the_same_in_another_process():
+    code = textwrap.dedent("""
+        from dlmath.engine.store import Ref, spec_key
+        from dlmath.conv import conv_output_size
+        print(spec_key({"m": Ref(conv_output_size, kernel=3), "x": (1, 2.5)}))
+    """)
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    assert out == store.spec_key({"m": Ref(conv_output_size, kernel=3), "x": (1, 2.5)})
+
+
+# --- code fingerprints ----------------------------------------------------------------
+
+@pytest.fixture
+def temp_package(tmp_path, monkeypatch):
+    """A package on sys.path whose modules the test rewrites."""
+    pkg = tmp_path / "fp_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text(textwrap.dedent("""
+        from dlmath.conv import conv_output_size
+
+        def width(n=4):
+            return conv_output_size(n, 3, padding=1)
+    """))
+    (pkg / "other.py").write_text("def unrelated():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield pkg
+    for name in [m for m in sys.modules if m.startswith("fp_pkg")]:
+        del sys.modules[name]
+
+
+def test_fingerprint_follows_the_source_of_the_modules_involved(temp_package):
+    models = importlib.import_module("fp_pkg.models")
+    importlib.import_module("fp_pkg.other")
+    sources = store.code_sources(models.width)
+    assert {"fp_pkg.models", "dlmath.conv", "torch"} <= set(sources)
+    assert "fp_pkg.other" not in sources                 # not imported by models.py
+    before = store.code_fingerprint(Ref(models.width, n=5))
+
+    (temp_package / "other.py").write_text("def unrelated():\n    return 2\n")
+    assert store.code_fingerprint(Ref(models.width, n=5)) == before
+
+    path = temp_package / "models.py"
+    path.write_text(path.read_text() + "\n# a comment changes the source\n")
+    after = store.code_fingerprint(Ref(models.width, n=5))
+    assert after != before
+    path.write_text(path.read_text().replace("\n# a comment changes the source\n", ""))
+    assert store.code_fingerprint(Ref(models.width, n=5)) == before
+
+
+def test_dlmath_imports_are_followed_transitively():
+    from dlmath.models import zoo
+
+    sources = store.code_sources(zoo.three_block_cnn)
+    # zoo imports dlmath.params and dlmath.conv; params imports dlmath.params._rules
+    assert {"dlmath.models.zoo", "dlmath.conv", "dlmath.params", "dlmath.params._rules"} <= set(sources)
+    assert sources["torch"] == f"torch=={torch.__version__}"
+    assert sources["sympy"].startswith("sympy==")
+
+
+# --- files: atomic writes, corrupt entries ----------------------------------------------
+
+def test_cache_dir_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLMATH_CACHE_DIR", str(tmp_path / "c"))
+    assert store.cache_dir() == tmp_path / "c"
+    assert store.entry_path("train", "k") == tmp_path / "c" / "train" / "k.pt"
+    monkeypatch.delenv("DLMATH_CACHE_DIR")
+    assert store.cache_dir() == Path("~/.cache/dlmath").expanduser()
+
+
+def test_save_load_round_trip(tmp_path):
+    payload = {"meta": "{}", "states": [{"w": torch.arange(4.0)}], "n": 3, "x": None}
+    store.save("ns", "key1", payload, root=tmp_path)
+    back = store.load("ns", "key1", root=tmp_path)
+    assert back["n"] == 3 and back["x"] is None and torch.equal(back["states"][0]["w"],
+                                                                torch.arange(4.0))
+    assert store.load("ns", "other", root=tmp_path) is None
+    with pytest.raises(ValueError, match="key must be"):
+        store.save("ns", "a/b", payload, root=tmp_path)
+
+
+def test_a_crash_mid_write_leaves_no_entry(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def dying_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a file")            # some bytes reach the disk ...
+        raise KeyboardInterrupt                        # ... then the build is killed
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        store.save("ns", "k", {"a": 1}, root=tmp_path)
+    assert not store.entry_path("ns", "k", tmp_path).exists()
+    assert list((tmp_path / "ns").iterdir()) == []    # the temporary file was removed
+    assert store.load("ns", "k", root=tmp_path) is None
+
+    monkeypatch.setattr(torch, "save", real_save)
+    payload, hit = store.cached("ns", {"x": 1}, lambda: {"a": 2}, root=tmp_path)
+    assert (payload["a"], hit) == (2, False)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04truncated zip"])
+def test_a_corrupt_entry_is_ignored_and_recomputed(tmp_path, content):
+    spec = {"what": "corrupt"}
+    payload, hit = store.cached("ns", spec, lambda: {"v": 1}, root=tmp_path)
+    assert not hit
+    (path,) = (tmp_path / "ns").glob("*.pt")
+    path.write_bytes(content)
+    assert store.load("ns", path.stem, root=tmp_path) is None
+    # a stray temporary file from a killed build is never read
+    (tmp_path / "ns" / f".{path.stem}.junk.tmp").write_bytes(b"junk")
+    payload, hit = store.cached("ns", spec, lambda: {"v": 2}, root=tmp_path)
+    assert (payload["v"], hit) == (2, False)
+    assert store.cached("ns", spec, lambda: {"v": 3}, root=tmp_path) == ({"v": 2}, True)
+
+
+def test_a_truncated_real_entry_is_ignored(tmp_path):
+    path = store.save("ns", "k", {"w": torch.randn(1000)}, root=tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert store.load("ns", "k", root=tmp_path) is None
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_entries_cannot_run_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = store.entry_path("ns", "evil", tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.save({"__format__": 1, "x": _Evil()}, path)
+    assert store.load("ns", "evil", root=tmp_path) is None
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_foreign_format_is_a_miss(tmp_path):
+    path = store.entry_path("ns", "old", tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.save({"__format__": 0, "x": 1}, path)
+    assert store.load("ns", "old", root=tmp_path) is None
+
+
+def test_cached_key_changes_with_the_code(tmp_path, temp_package):
+    models = importlib.import_module("fp_pkg.models")
+    spec = Ref(models.width, n=6)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": spec()}
+
+    assert store.cached("ns", spec, compute, root=tmp_path) == ({"w": 6}, False)
+    assert store.cached("ns", spec, compute, root=tmp_path) == ({"w": 6}, True)
+    path = temp_package / "models.py"
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert store.cached("ns", spec, compute, root=tmp_path)[1] is False
+    assert len(calls) == 2
+    assert store.cached("ns", spec, compute, root=tmp_path, refresh=True)[1] is False
+    assert len(calls) == 3
