@@ -4,8 +4,9 @@
 # Variables you may override:
 #   PYTHON      the interpreter that creates the venv            (default: python3)
 #   VENV        where the virtual environment lives              (default: .venv)
-#   TORCH_SPEC  how torch is installed; for a GPU build e.g.
-#               make html TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   TORCH_SPEC  how torch is installed (default: torch==2.13.0, which from PyPI on Linux is
+#               the CUDA build); for the CPU-only wheel, when .venv is created:
+#               make html TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 #   BUILDDIR    where the site and caches go                     (default: _build)
 #   SPHINXOPTS  extra sphinx-build options
 #   PYTEST_ARGS extra pytest arguments
@@ -55,7 +56,7 @@ $(STAMP): pyproject.toml $(VENV)/.torch-spec
 install: $(STAMP)
 
 html: $(STAMP)
-	DLMATH_BUILDDIR=$(BUILDDIR) $(BIN)/sphinx-build -b html -c . $(STRICT) $(SPHINXOPTS) book $(BUILDDIR)/html
+	TORCH_SPEC='$(TORCH_SPEC)' DLMATH_BUILDDIR=$(BUILDDIR) $(BIN)/sphinx-build -b html -c . $(STRICT) $(SPHINXOPTS) book $(BUILDDIR)/html
 	@echo "The book is in $(BUILDDIR)/html/index.html"
 
 test: $(STAMP)
@@ -68,7 +69,7 @@ doctest: $(STAMP)
 
 # The book's {doctest} blocks, without executing the notebooks (they are checked by `make html`).
 book-doctest: $(STAMP)
-	DLMATH_BUILDDIR=$(BUILDDIR) DLMATH_NB_EXECUTION=off $(BIN)/sphinx-build -b doctest -c . -q $(STRICT) -D suppress_warnings=mystnb.glue book $(BUILDDIR)/doctest
+	TORCH_SPEC='$(TORCH_SPEC)' DLMATH_BUILDDIR=$(BUILDDIR) DLMATH_NB_EXECUTION=off $(BIN)/sphinx-build -b doctest -c . -q $(STRICT) -D suppress_warnings=mystnb.glue book $(BUILDDIR)/doctest
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --out $(BUILDDIR)/bench.json

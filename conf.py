@@ -20,7 +20,6 @@ DLMATH_BUILD_JOBS
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -47,6 +46,10 @@ extensions = [
     "sphinx_togglebutton",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "sphinx.ext.autodoc",       # the API reference (book/api), from the docstrings
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "dlmath_apidoc",            # book/_ext: one page per public module, names from __all__
 ]
 exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
@@ -63,8 +66,20 @@ if _only:
     if _unknown:
         raise ValueError(f"DLMATH_CHAPTERS names unknown chapters {_unknown}; known: {_all}")
     exclude_patterns += [f"chapters/{c}.md" for c in _all if c not in _only]
-    suppress_warnings += ["ref.ref", "ref.doc", "ref.any", "toc.excluded", "myst.xref_missing",
-                          "bibtex.missing_field"]
+    _partial_suppress = ["ref.ref", "ref.doc", "ref.any", "toc.excluded", "myst.xref_missing",
+                         "bibtex.missing_field"]
+    suppress_warnings += _partial_suppress
+
+
+def setup(app):
+    """Keep the partial-build suppressions when ``-D suppress_warnings=...`` replaces the list."""
+    def _extend(app, config):
+        if _only:
+            config.suppress_warnings = [*config.suppress_warnings,
+                                        *(w for w in _partial_suppress
+                                          if w not in config.suppress_warnings)]
+    app.connect("config-inited", _extend)
+
 
 # --- MyST and notebooks ---------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
@@ -77,23 +92,19 @@ if nb_execution_mode not in {"cache", "force", "off", "auto", "inline"}:
                      f"got {nb_execution_mode!r}")
 
 
-def _package_fingerprint() -> str:
-    """Hash of the dlmath sources: a chapter's outputs are only as fresh as the code."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "dlmath").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+# jupyter-cache keys a notebook by its code cells only, so a change in dlmath or in the
+# environment would not re-execute an unchanged chapter.  The cache therefore lives in a folder
+# named after the package's sources and the environment (Python, installed distributions,
+# TORCH_SPEC, device; book/_ext/dlmath_cachekey.py): change any of them and every chapter
+# re-executes (Sphinx re-reads all documents because this setting changed), while expensive
+# training results are still reused from the results store wherever their own keys allow.
+# A broken installation fails here, even when every notebook is cached.
+import dlmath_cachekey  # noqa: E402  (book/_ext)
 
-
-# jupyter-cache keys a notebook by its code cells only, so a change in dlmath would not
-# re-execute an unchanged chapter.  The cache therefore lives in a folder named after the
-# package's fingerprint: change the code and every chapter re-executes (Sphinx re-reads all
-# documents because this setting changed), while expensive training results are still
-# reused from the results store wherever the code they depend on did not change.
+dlmath_cachekey.smoke_import()
 _BUILD = Path(os.environ.get("DLMATH_BUILDDIR", ROOT / "_build")).resolve()
 _CACHES = _BUILD / ".jupyter_cache"
-nb_execution_cache_path = str(_CACHES / _package_fingerprint())
+nb_execution_cache_path = str(_CACHES / dlmath_cachekey.cache_key(ROOT))
 if _CACHES.is_dir():  # keep only the cache of the current code
     import shutil
 
@@ -103,6 +114,7 @@ if _CACHES.is_dir():  # keep only the cache of the current code
 
 # Training results (dlmath.engine.train's store), reused across builds; the kernels inherit this.
 os.environ.setdefault("DLMATH_CACHE_DIR", str(_BUILD / ".dlmath-cache"))
+os.environ.setdefault("DLMATH_PROGRESS", "0")   # no progress bars in the rendered chapters
 nb_execution_timeout = 1800  # seconds per cell: training cells on a 2-core CPU
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -112,6 +124,30 @@ nb_render_markdown_format = "myst"
 nb_kernel_rgx_aliases = {".*": "dlmath"}  # every chapter runs in the project's kernel
 nb_render_image_options = {"align": "center"}
 nb_mime_priority_overrides = [("html", "image/svg+xml", 5)]
+
+# --- API reference (book/api, book/_ext/dlmath_apidoc.py) ------------------------------
+# Numpy-style docstrings; "Explanation" is the house section after the summary.
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+# "Attributes" is laid out like "Parameters" (a field list whose types are text), not as
+# attribute entries whose types Sphinx would try to resolve ("int, optional").
+napoleon_custom_sections = ["Explanation", ("Attributes", "params_style")]
+napoleon_use_param = False       # types stay text: "int or sympy.Expr", "(N, d) tensor"
+napoleon_use_rtype = False
+autosummary_generate = False      # summary tables only: the pages document every name
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+add_module_names = False
+python_maximum_signature_line_length = 88
+autodoc_inherit_docstrings = False  # not torch's docstring of nn.Module.forward
+# The ``>>>`` examples of the docstrings are tested by pytest (``make doctest``) in their
+# module's namespace; the doctest builder tests only the book's ``{doctest}`` blocks.
+doctest_test_doctest_blocks = ""
+# Types from packages with no inventory offline (no intersphinx: the build uses no network).
+# Python's builtins resolve without one; everything of dlmath must resolve.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(torch|sympy|numpy|collections\.abc|pathlib|typing|json|os|ast)(\..*)?"),
+]
 
 # --- bibliography and proofs ----------------------------------------------------------
 bibtex_bibfiles = [str(BOOK / "references.bib")]

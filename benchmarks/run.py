@@ -1,9 +1,10 @@
 """Run dlmath's benchmarks: ``make bench``.
 
-Every ``benchmarks/bench_*.py`` module defines ``run() -> list[dict]``; each dict is one
-row of its table (same keys in every row of a module).  This script runs them all (or the
-ones named on the command line), prints one table per module, and writes everything,
-with the machine it ran on, to a JSON file.
+Every ``benchmarks/bench_*.py`` module defines ``run()``, which returns either one table,
+``list[dict]`` (each dict one row, the same keys in every row), or several,
+``dict[str, list[dict]]`` (title -> table).  This script runs them all (or the ones named on
+the command line), prints the tables, and writes everything, with the machine it ran on,
+to a JSON file (``rows`` for one table, ``tables`` for several).
 """
 
 from __future__ import annotations
@@ -79,9 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         name = path.stem.removeprefix("bench_")
         start = time.perf_counter()
-        rows = _load(path).run()
-        report["benchmarks"][name] = {"rows": rows, "seconds": time.perf_counter() - start}
-        print_table(name, rows)
+        result = _load(path).run()
+        seconds = time.perf_counter() - start
+        if isinstance(result, dict):
+            report["benchmarks"][name] = {"tables": result, "seconds": seconds}
+            for title, rows in result.items():
+                print_table(title, rows)
+        else:
+            report["benchmarks"][name] = {"rows": result, "seconds": seconds}
+            print_table(name, result)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["is_int", "check_int", "check_size", "check_number", "check_bool", "check_choice",
-           "check_tensor", "int_tuple", "one_torch_thread"]
+           "check_tensor", "check_callable", "int_tuple", "int_shape", "int_sequence",
+           "check_fractions", "one_torch_thread"]
 
 
 def is_int(x: object) -> bool:
@@ -25,8 +26,10 @@ def is_int(x: object) -> bool:
 
 
 def check_int(name: str, value: object, minimum: int | None = None,
-              maximum: int | None = None) -> int:
+              maximum: int | None = None, *, allow_none: bool = False) -> Any:
     """``value`` as a Python int, checked against ``minimum <= value <= maximum``.
+
+    With ``allow_none`` a ``None`` (an optional limit) passes through unchanged.
 
     >>> check_int("stride", 2, 1)
     2
@@ -38,10 +41,23 @@ def check_int(name: str, value: object, minimum: int | None = None,
     Traceback (most recent call last):
     ...
     TypeError: stride must be an int, got float 1.5
+    >>> check_int("dim", 2, -2, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: dim must be in [-2, 1], got 2
+    >>> check_int("max_words", "all", 1, allow_none=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: max_words must be an int or None, got str 'all'
     """
+    if value is None and allow_none:
+        return None
     if not is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        kind = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
     value = int(value)
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -132,7 +148,8 @@ def check_bool(name: str, value: object) -> bool:
     ...
     TypeError: directed must be True or False, got str 'False'
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    kind = type(value)
+    if isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
@@ -171,6 +188,13 @@ def check_tensor(name: str, value: object, min_dim: int = 0, floating: bool = Fa
     return value
 
 
+def check_callable(name: str, value: object) -> Any:
+    """``value`` if it is callable (a function, a module, a class)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
 def int_tuple(name: str, value: object, n: int, minimum: int | None = None) -> tuple[int, ...]:
     """An int or a sequence of ``n`` ints as an ``n``-tuple, as torch reads ``kernel_size``.
 
@@ -188,6 +212,69 @@ def int_tuple(name: str, value: object, n: int, minimum: int | None = None) -> t
             raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
         return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
     return (check_int(name, value, minimum),) * n
+
+
+def int_shape(name: str, value: object, axes: str = "(C, H, W)",
+              minimum: int = 1) -> tuple[int, ...]:
+    """A shape: a sequence of ints, one per axis named in ``axes``, each ``>= minimum``.
+
+    >>> int_shape("input_shape", (3, 32, 32))
+    (3, 32, 32)
+    >>> int_shape("input_shape", (32, 32))
+    Traceback (most recent call last):
+    ...
+    ValueError: input_shape must be (C, H, W), got (32, 32)
+    """
+    n = axes.count(",") + 1
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != n:
+        raise ValueError(f"{name} must be {axes}, got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+
+
+def int_sequence(name: str, values: object, minimum: int | None = 1,
+                 min_len: int = 1) -> tuple[int, ...]:
+    """A sequence of at least ``min_len`` ints, each ``>= minimum`` (widths, lengths, strides).
+
+    >>> int_sequence("channels", [16, 32])
+    (16, 32)
+    >>> int_sequence("channels", [])
+    Traceback (most recent call last):
+    ...
+    ValueError: channels must be a sequence of at least 1 int, got []
+    >>> int_sequence("channels", [16, 0])
+    Traceback (most recent call last):
+    ...
+    ValueError: channels[1] must be >= 1, got 0
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) \
+            or len(values) < min_len:
+        raise ValueError(f"{name} must be a sequence of at least {min_len} "
+                         f"int{'s' if min_len != 1 else ''}, got {values!r}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(values))
+
+
+def check_fractions(name: str, values: object, parts: Sequence[str] | None = None, *,
+                    positive: bool = False) -> tuple[float, ...]:
+    """Shares of a whole: numbers ``>= 0`` (``> 0`` if ``positive``) that sum to 1.
+
+    ``parts`` names the shares when their number is fixed (``("train", "val", "test")``).
+
+    >>> check_fractions("fractions", [0.8, 0.1, 0.1], ("train", "val", "test"))
+    (0.8, 0.1, 0.1)
+    >>> check_fractions("fractions", (0.5, 0.6), positive=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: fractions must be positive and sum to 1, got (0.5, 0.6)
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values \
+            or (parts is not None and len(values) != len(parts)):
+        what = f"{len(parts)} numbers ({', '.join(parts)})" if parts else "numbers"
+        raise ValueError(f"{name} must hold {what}, got {values!r}")
+    fr = tuple(check_number(f"{name}[{i}]", v) for i, v in enumerate(values))
+    if min(fr) < 0 or (positive and min(fr) == 0) or abs(sum(fr) - 1) > 1e-9:
+        sign = "positive" if positive else "non-negative"
+        raise ValueError(f"{name} must be {sign} and sum to 1, got {tuple(values)}")
+    return fr
 
 
 @contextmanager

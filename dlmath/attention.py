@@ -21,9 +21,10 @@ References: A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017; J. Su 
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
+
+from dlmath._validate import check_bool, check_int, check_number, check_tensor
 
 __all__ = [
     "attention_weights",
@@ -35,16 +36,6 @@ __all__ = [
     "sinusoidal_positional_encoding",
     "rotary_embedding",
 ]
-
-
-def _check_tensor(name: str, x: object, min_ndim: int = 2) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
-    return x
 
 
 def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | None = None, *,
@@ -93,18 +84,13 @@ def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | Non
     ----------
     Vaswani et al. (2017), Eq. (1).  Chapter: :ref:`ch-hopfield`.
     """
-    Q = _check_tensor("Q", Q)
-    K = _check_tensor("K", K)
+    Q = check_tensor("Q", Q, 2, floating=True)
+    K = check_tensor("K", K, 2, floating=True)
     if Q.shape[-1] != K.shape[-1]:
         raise ValueError(f"Q and K must have the same last dimension d_k, got {Q.shape[-1]} and {K.shape[-1]}")
-    if not isinstance(is_causal, bool):
-        raise TypeError(f"is_causal must be a bool, got {type(is_causal).__name__}")
-    if is_causal and mask is not None:
+    if check_bool("is_causal", is_causal) and mask is not None:
         raise ValueError("give either mask or is_causal=True, not both")
-    if scale is None:
-        scale = 1.0 / math.sqrt(Q.shape[-1])
-    elif isinstance(scale, bool) or not isinstance(scale, Real):
-        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
+    scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else check_number("scale", scale)
     L, S = Q.shape[-2], K.shape[-2]
     # S_ij = scale * sum_e Q_ie K_je                               (..., L, S)
     scores = scale * torch.einsum("...ie,...je->...ij", Q, K)
@@ -121,7 +107,7 @@ def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | Non
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, -torch.inf)
         elif mask.is_floating_point():
-            scores = scores + mask
+            scores = scores + mask.to(scores.dtype)      # a float64 mask keeps float32 scores
         else:
             raise TypeError(f"mask must be boolean or floating, got {mask.dtype}")
     # rows in which every key is masked: a row of zeros, not nan
@@ -182,8 +168,8 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
     ----------
     Vaswani et al. (2017), Eq. (1).  Chapter: :ref:`ch-hopfield`.
     """
-    V = _check_tensor("V", V)
-    K = _check_tensor("K", K)
+    V = check_tensor("V", V, 2, floating=True)
+    K = check_tensor("K", K, 2, floating=True)
     if K.shape[-2] != V.shape[-2]:
         raise ValueError(f"K and V must hold the same number of rows S, got {K.shape[-2]} and {V.shape[-2]}")
     A = attention_weights(Q, K, mask, is_causal=is_causal, scale=scale)   # (..., L, S)
@@ -222,10 +208,8 @@ def causal_mask(L: int, S: int | None = None, *, device: torch.device | str | No
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    S = L if S is None else S
-    for name, value in (("L", L), ("S", S)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    L = check_int("L", L, 1)
+    S = L if S is None else check_int("S", S, 1)
     return torch.ones(L, S, dtype=torch.bool, device=device).tril()
 
 
@@ -267,9 +251,8 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    x = _check_tensor("x", x)
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-        raise ValueError(f"num_heads must be an int >= 1, got {num_heads!r}")
+    x = check_tensor("x", x, 2, floating=True)
+    num_heads = check_int("num_heads", num_heads, 1)
     C = x.shape[-1]
     if C % num_heads:
         raise ValueError(f"the last dimension {C} is not divisible by num_heads {num_heads}")
@@ -302,7 +285,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    x = _check_tensor("x", x, min_ndim=3)
+    x = check_tensor("x", x, 3, floating=True)
     # (..., h, T, d) -> (..., T, h, d) -> (..., T, h*d)
     return x.transpose(-3, -2).flatten(-2)
 
@@ -369,7 +352,9 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     named = (("query", query), ("key", key), ("value", value), ("W_q", W_q), ("W_k", W_k),
              ("W_v", W_v), ("W_o", W_o))
     for name, t in named:
-        _check_tensor(name, t)
+        check_tensor(name, t, 2, floating=True)
+    check_bool("is_causal", is_causal)
+    check_bool("return_weights", return_weights)
     for name, (x, W) in (("query/W_q", (query, W_q)), ("key/W_k", (key, W_k)), ("value/W_v", (value, W_v))):
         if W.ndim != 2 or x.shape[-1] != W.shape[0]:
             raise ValueError(f"{name}: the input's last dimension {x.shape[-1]} must equal the rows of "
@@ -378,8 +363,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
         raise ValueError(f"W_q and W_k must have the same number of columns H*d_k, got {W_q.shape[1]} and {W_k.shape[1]}")
     if W_o.ndim != 2 or W_o.shape[0] != W_v.shape[1]:
         raise ValueError(f"W_o must have shape (H*d_v, d_out) with H*d_v = {W_v.shape[1]}, got {tuple(W_o.shape)}")
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-        raise ValueError(f"num_heads must be an int >= 1, got {num_heads!r}")
+    num_heads = check_int("num_heads", num_heads, 1)
     for name, W in (("W_q", W_q), ("W_v", W_v)):
         if W.shape[1] % num_heads:
             raise ValueError(f"num_heads {num_heads} must divide the columns of {name}, {W.shape[1]}")
@@ -441,12 +425,10 @@ def sinusoidal_positional_encoding(num_positions: int, dim: int, base: float = 1
     ----------
     Vaswani et al. (2017), section 3.5.  Chapter: :ref:`ch-transformers`.
     """
-    if isinstance(num_positions, bool) or not isinstance(num_positions, int) or num_positions < 1:
-        raise ValueError(f"num_positions must be an int >= 1, got {num_positions!r}")
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
+    check_int("num_positions", num_positions, 1)
+    if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim must be an even int >= 2, got {dim!r}")
-    if isinstance(base, bool) or not isinstance(base, Real) or not base > 1:
-        raise ValueError(f"base must be a real number > 1, got {base!r}")
+    base = check_number("base", base, interval="(1, inf)")
     t = torch.arange(num_positions, dtype=torch.float64, device=device)       # (T,)
     # omega_i = base^(-2i/d)                                       (d/2,)
     omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=device) / dim)
@@ -498,12 +480,11 @@ def rotary_embedding(x: torch.Tensor, positions: torch.Tensor | None = None,
     ----------
     Su et al. (2024), Eq. (13) and (34).  Chapter: :ref:`ch-transformers`.
     """
-    x = _check_tensor("x", x)
+    x = check_tensor("x", x, 2, floating=True)
     T, d = x.shape[-2], x.shape[-1]
     if d % 2:
         raise ValueError(f"the last dimension of x must be even, got {d}")
-    if isinstance(base, bool) or not isinstance(base, Real) or not base > 1:
-        raise ValueError(f"base must be a real number > 1, got {base!r}")
+    base = check_number("base", base, interval="(1, inf)")
     if positions is None:
         positions = torch.arange(T, device=x.device)
     elif not isinstance(positions, torch.Tensor) or positions.shape != (T,):

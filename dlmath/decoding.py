@@ -25,12 +25,13 @@ References: Holtzman et al., "The curious case of neural text degeneration" (202
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from dlmath._validate import check_int, check_number
 
 __all__ = [
     "Hypothesis",
@@ -127,10 +128,7 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     holtzman2020curious.  Chapter: :ref:`ch-transformers`.
     """
     _check_logits(logits)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a float, got {type(temperature).__name__}")
-    if not (temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be positive and finite, got {temperature}")
+    temperature = check_number("temperature", temperature, positive=True)
     return logits / temperature
 
 
@@ -183,11 +181,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     Chapter: :ref:`ch-transformers`.
     """
     _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if k >= logits.shape[-1]:
+    if check_int("k", k, 1) >= logits.shape[-1]:
         return logits.clone()
     _, order = _descending(logits)                                   # (..., V)
     drop = order[..., k:]                                            # (..., V - k)
@@ -244,10 +238,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     holtzman2020curious.  Chapter: :ref:`ch-transformers`.
     """
     _check_logits(logits)
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"p must be a float, got {type(p).__name__}")
-    if not (0 < p <= 1):
-        raise ValueError(f"p must be in (0, 1], got {p}")
+    p = check_number("p", p, interval="(0, 1]")
     if p >= 1:
         return logits.clone()
     sorted_logits, order = _descending(logits)                       # (..., V)
@@ -289,7 +280,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
     See Also
     --------
-    apply_temperature, top_k_filter, top_p_filter, sample_next.
+    apply_temperature, top_k_filter, top_p_filter, sample_next
 
     References
     ----------
@@ -341,7 +332,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 
     See Also
     --------
-    filter_logits, sample_decode.
+    filter_logits, sample_decode
 
     References
     ----------
@@ -407,18 +398,11 @@ def _start(state: Any, bos: int | torch.Tensor, batch_size: int | None) -> torch
     return torch.full((batch_size,), bos, dtype=torch.long, device=dev)
 
 
-def _check_len(max_len: int) -> None:
-    if isinstance(max_len, bool) or not isinstance(max_len, int):
-        raise TypeError(f"max_len must be an int, got {type(max_len).__name__}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
-
-
 def _run(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max_len: int,
          choose: Callable[[torch.Tensor], torch.Tensor],
          batch_size: int | None) -> list[Hypothesis]:
     """Left-to-right decoding with one choice per row (greedy or sampled)."""
-    _check_len(max_len)
+    check_int("max_len", max_len, 1)
     tokens = _start(state, bos, batch_size)                          # (N,)
     n = tokens.shape[0]
     done = torch.zeros(n, dtype=torch.bool, device=tokens.device)    # (N,)
@@ -593,18 +577,15 @@ def sample_distinct(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int,
 
     See Also
     --------
-    sample_decode, beam_search, dlmath.metrics.wer_at_k.
+    sample_decode, beam_search, dlmath.metrics.wer_at_k
 
     References
     ----------
     holtzman2020curious.  Chapter: :ref:`ch-seq2seq`.
     """
-    for name, value in (("k", k), ("max_rounds", max_rounds)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    m = 2 * k if samples_per_round is None else samples_per_round
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"samples_per_round must be an int >= 1, got {m!r}")
+    check_int("k", k, 1)
+    check_int("max_rounds", max_rounds, 1)
+    m = 2 * k if samples_per_round is None else check_int("samples_per_round", samples_per_round, 1)
     starts = _start(state, bos, batch_size)                          # (B,)
     n = starts.shape[0]
     found: list[dict[tuple[int, ...], Hypothesis]] = [{} for _ in range(n)]
@@ -666,10 +647,8 @@ def length_normalised_score(log_prob: float, length: int, alpha: float = 1.0) ->
     ----------
     Chapter: :ref:`ch-seq2seq`.
     """
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    check_int("length", length, 1)
+    check_number("alpha", alpha, nonnegative=True)
     return log_prob / length ** alpha
 
 
@@ -723,6 +702,7 @@ def beam_search(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max
     >>> greedy_decode(step, torch.zeros(1), bos=0, eos=0, max_len=2)[0].tokens   # p = 0.3
     (1,)
     >>> best = beam_search(step, torch.zeros(1), bos=0, eos=0, max_len=2, beam_width=2, alpha=0)
+    >>> import math
     >>> best[0][0].tokens, round(math.exp(best[0][0].log_prob), 2)
     ((2,), 0.4)
 
@@ -734,12 +714,9 @@ def beam_search(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max
     ----------
     sutskever2014sequence.  Chapter: :ref:`ch-seq2seq`.
     """
-    _check_len(max_len)
-    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam_width must be an int >= 1, got {beam_width!r}")
-    n_best = beam_width if n_best is None else n_best
-    if not 1 <= n_best <= beam_width:
-        raise ValueError(f"n_best must be in [1, beam_width={beam_width}], got {n_best}")
+    check_int("max_len", max_len, 1)
+    check_int("beam_width", beam_width, 1)
+    n_best = beam_width if n_best is None else check_int("n_best", n_best, 1, beam_width)
     length_normalised_score(0.0, 1, alpha)                           # validate alpha
 
     k = beam_width

@@ -26,7 +26,6 @@ layers as convolutions.
 from __future__ import annotations
 
 import math
-import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
@@ -34,6 +33,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dlmath._validate import (check_callable, check_choice, check_int, check_number, check_tensor,
+                              int_shape, int_tuple)
 
 
 __all__ = [
@@ -63,39 +65,6 @@ Tensor = torch.Tensor
 # --------------------------------------------------------------------------------------
 # argument checks
 # --------------------------------------------------------------------------------------
-
-def _int(name: str, value: object, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _pair(name: str, value: object, minimum: int | None = None) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return _int(f"{name}[0]", value[0], minimum), _int(f"{name}[1]", value[1], minimum)
-    v = _int(name, value, minimum)
-    return v, v
-
-
-def _images(name: str, x: object, min_dim: int = 2) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimensions (..., H, W), "
-                         f"got shape {tuple(x.shape)}")
-    return x
-
-
-def _boundary(boundary: object) -> str:
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    return str(boundary)
-
 
 # --------------------------------------------------------------------------------------
 # translations and equivariance
@@ -148,7 +117,7 @@ def translate(x: Tensor, shift: int | Sequence[int], boundary: str = "circular")
     >>> translate(x, (0, 1), boundary="reflect")
     Traceback (most recent call last):
     ...
-    ValueError: boundary must be one of ('circular', 'zeros'), got 'reflect'
+    ValueError: boundary must be one of 'circular', 'zeros', got 'reflect'
 
     See Also
     --------
@@ -158,9 +127,9 @@ def translate(x: Tensor, shift: int | Sequence[int], boundary: str = "circular")
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = _images("x", x)
-    ty, tx = _pair("shift", shift)
-    boundary = _boundary(boundary)
+    x = check_tensor("x", x, 2)
+    ty, tx = int_tuple("shift", shift, 2)
+    boundary = check_choice("boundary", boundary, BOUNDARIES)
     if boundary == "circular":
         return torch.roll(x, shifts=(ty, tx), dims=(-2, -1))
     h, w = x.shape[-2:]
@@ -233,9 +202,8 @@ def equivariance_error(f: Callable[[Tensor], Tensor], x: Tensor, shift: int | Se
     ----------
     Goodfellow, Bengio & Courville (2016), section 9.2.  Chapter: :ref:`ch-why-convolutions`.
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    x = _images("x", x)
+    check_callable("f", f)
+    x = check_tensor("x", x, 2)
     u = shift if output_shift is None else output_shift
     moved = f(translate(x, shift, boundary))
     base = f(x)
@@ -304,11 +272,11 @@ def equivariance_border_band(size: int | Sequence[int], kernel: int | Sequence[i
     Chapter: :ref:`ch-why-convolutions`; the border term is the subject of
     :ref:`ch-padding-position`.
     """
-    h, w = _pair("size", size, 1)
-    kh, kw = _pair("kernel", kernel, 1)
+    h, w = int_tuple("size", size, 2, 1)
+    kh, kw = int_tuple("kernel", kernel, 2, 1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel must be odd for 'same' padding, got {(kh, kw)}")
-    ty, tx = _pair("shift", shift)
+    ty, tx = int_tuple("shift", shift, 2)
 
     def axis(n: int, k: int, t: int) -> Tensor:
         r = (k - 1) // 2
@@ -401,9 +369,8 @@ def shift_sensitivity(f: Callable[[Tensor], Tensor], x: Tensor,
     Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019).
     Chapter: :ref:`ch-why-convolutions`.
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    x = _images("x", x)
+    check_callable("f", f)
+    x = check_tensor("x", x, 2)
     base = f(x)
     moved = f(translate(x, shift, "circular"))
     if not isinstance(base, Tensor) or not isinstance(moved, Tensor):
@@ -448,7 +415,8 @@ def fourier_translate(x: Tensor, shift: float | Sequence[float]) -> Tensor:
     Returns
     -------
     torch.Tensor
-        float64, same shape as ``x``.
+        Same shape, dtype and device as a floating ``x`` (computed in float64); float64 for
+        an integer ``x``.
 
     Raises
     ------
@@ -459,7 +427,7 @@ def fourier_translate(x: Tensor, shift: float | Sequence[float]) -> Tensor:
 
     Examples
     --------
-    >>> x = torch.tensor([[0., 1., 0., 0., 0.]])
+    >>> x = torch.tensor([[0., 1., 0., 0., 0.]], dtype=torch.float64)
     >>> fourier_translate(x, (0, 1)).round(decimals=6)          # an integer shift: a roll
     tensor([[0., 0., 1., 0., 0.]], dtype=torch.float64)
     >>> half = fourier_translate(x, (0, 0.5))
@@ -475,25 +443,20 @@ def fourier_translate(x: Tensor, shift: float | Sequence[float]) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = _images("x", x)
+    x = check_tensor("x", x, 2)
     if x.is_complex():
         raise TypeError("x must be a real tensor")
     pair = shift if isinstance(shift, (tuple, list)) else (shift, shift)
     if len(pair) != 2:
         raise ValueError(f"shift must be a number or a pair of numbers, got {shift!r}")
-    ts = []
-    for i, t in enumerate(pair):
-        if isinstance(t, bool) or not isinstance(t, numbers.Real):
-            raise TypeError(f"shift[{i}] must be a real number, got {type(t).__name__}")
-        if not math.isfinite(float(t)):
-            raise ValueError(f"shift[{i}] must be finite, got {t}")
-        ts.append(float(t))
+    ts = [check_number(f"shift[{i}]", t) for i, t in enumerate(pair)]
     h, w = x.shape[-2:]
     fy = torch.fft.fftfreq(h, dtype=torch.float64, device=x.device)[:, None]  # (H, 1)
     fx = torch.fft.fftfreq(w, dtype=torch.float64, device=x.device)[None, :]  # (1, W)
     # X_f -> X_f exp(-2 pi i (f_y t_y + f_x t_x))
     phase = torch.exp(-2j * math.pi * (fy * ts[0] + fx * ts[1]))
-    return torch.fft.ifft2(torch.fft.fft2(x.double()) * phase).real
+    out = torch.fft.ifft2(torch.fft.fft2(x.double()) * phase).real
+    return out.to(x.dtype) if x.is_floating_point() else out
 
 
 # --------------------------------------------------------------------------------------
@@ -570,13 +533,12 @@ def pool2d_circular(x: Tensor, kernel: int | Sequence[int],
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = _images("x", x, 4)
+    x = check_tensor("x", x, 4)
     if x.dim() != 4:
         raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
-    kh, kw = _pair("kernel", kernel, 1)
-    sh, sw = (kh, kw) if stride is None else _pair("stride", stride, 1)
-    if op not in ("max", "avg"):
-        raise ValueError(f"op must be 'max' or 'avg', got {op!r}")
+    kh, kw = int_tuple("kernel", kernel, 2, 1)
+    sh, sw = (kh, kw) if stride is None else int_tuple("stride", stride, 2, 1)
+    check_choice("op", op, ("max", "avg"))
     padded = _pad_circular_end(x, (kh - 1, kw - 1))
     h, w = x.shape[-2:]
     pool = F.max_pool2d if op == "max" else F.avg_pool2d
@@ -642,8 +604,8 @@ def antialiased_max_pool2d(x: Tensor, kernel: int = 2, stride: int = 2, blur: in
     Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019).
     Chapter: :ref:`ch-why-convolutions`.
     """
-    _int("stride", stride, 1)
-    n = _int("blur", blur, 1)
+    check_int("stride", stride, 1)
+    n = check_int("blur", blur, 1)
     dense = pool2d_circular(x, kernel, stride=1, op="max")  # (B, C, H, W)
     if n == 1:
         return dense[..., ::stride, ::stride]
@@ -656,7 +618,8 @@ def antialiased_max_pool2d(x: Tensor, kernel: int = 2, stride: int = 2, blur: in
 
 
 def impulse_shift_invariance(f: Callable[[Tensor], Tensor], size: int | Sequence[int],
-                             shift: int | Sequence[int]) -> Tensor:
+                             shift: int | Sequence[int], *, dtype: torch.dtype = torch.float64,
+                             device: torch.device | str | None = None) -> Tensor:
     r"""For each pixel :math:`p`, whether :math:`f(T_t e_p) = f(e_p)` for the impulse :math:`e_p`.
 
     Explanation
@@ -676,6 +639,8 @@ def impulse_shift_invariance(f: Callable[[Tensor], Tensor], size: int | Sequence
         :math:`(H, W)` of the impulse images.
     shift : int or (int, int)
         The translation :math:`t`.
+    dtype, device
+        Of the impulse images given to ``f`` (those of its parameters, for a module).
 
     Returns
     -------
@@ -702,10 +667,9 @@ def impulse_shift_invariance(f: Callable[[Tensor], Tensor], size: int | Sequence
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    h, w = _pair("size", size, 1)
-    eye = torch.eye(h * w, dtype=torch.float64).reshape(h * w, 1, h, w)  # (HW, 1, H, W)
+    check_callable("f", f)
+    h, w = int_tuple("size", size, 2, 1)
+    eye = torch.eye(h * w, dtype=dtype, device=device).reshape(h * w, 1, h, w)  # (HW, 1, H, W)
     before = f(eye).reshape(h * w, -1)
     after = f(translate(eye, shift)).reshape(h * w, -1)
     return (before == after).all(dim=1).reshape(h, w)
@@ -781,9 +745,7 @@ def linear_as_conv2d(linear: nn.Linear, input_shape: Sequence[int]) -> nn.Conv2d
     """
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
-    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
-    c, h, w = (_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    c, h, w = int_shape("input_shape", input_shape)
     if c * h * w != linear.in_features:
         raise ValueError(f"input_shape {(c, h, w)} has {c * h * w} entries but "
                          f"linear.in_features is {linear.in_features}")
@@ -899,9 +861,7 @@ def fully_convolutional(net: nn.Module, input_shape: Sequence[int]) -> nn.Sequen
     if not isinstance(net, nn.Sequential):
         raise TypeError(f"net must be a torch.nn.Sequential (nested ones allowed), got "
                         f"{type(net).__name__}")
-    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
-    shape = tuple(_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    shape = int_shape("input_shape", input_shape)
     layers: list[tuple[str, nn.Module]] = []
     param = next(net.parameters(), None)
     probe = torch.zeros(1, *shape, dtype=param.dtype if param is not None else torch.float32,
@@ -981,8 +941,8 @@ def pixel_permutation(num_pixels: int, seed: int = 0) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    n = _int("num_pixels", num_pixels, 1)
-    g = torch.Generator().manual_seed(_int("seed", seed, 0))
+    n = check_int("num_pixels", num_pixels, 1)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     return torch.randperm(n, generator=g)
 
 
@@ -1043,7 +1003,7 @@ def permute_pixels(x: Tensor, permutation: Tensor) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = _images("x", x)
+    x = check_tensor("x", x, 2)
     h, w = x.shape[-2:]
     permutation = _permutation("permutation", permutation, h * w)
     flat = x.reshape(*x.shape[:-2], h * w)  # (..., HW)
@@ -1101,7 +1061,7 @@ def absorb_input_permutation(linear: nn.Linear, permutation: Tensor) -> nn.Linea
     See Also
     --------
     permute_pixels : the permutation of the inputs.
-    image_mlp : an MLP built with this permutation absorbed.
+    dlmath.models.zoo.image_mlp : an MLP built with this permutation absorbed.
 
     References
     ----------

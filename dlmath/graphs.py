@@ -1,6 +1,9 @@
 """Graphs as matrices: adjacency, walks, Laplacians, smoothing and graph convolution.
 
-Scope: graphs on the nodes ``0, ..., n-1`` stored as dense float64 torch matrices.
+Scope: graphs on the nodes ``0, ..., n-1`` stored as dense torch matrices.  A matrix
+argument may be a tensor, an array, nested lists or a networkx ``Graph``/``DiGraph`` (read
+in its node order, edge attribute ``"weight"``, default 1); a floating tensor keeps its
+dtype and device, anything else becomes float64.
 Building and validating adjacency matrices (undirected or directed, weighted or not);
 walk counts :math:`A^k` (floating point and exact SymPy); degree matrices and the
 combinatorial, symmetric-normalised and random-walk Laplacians; the Dirichlet energy
@@ -15,15 +18,17 @@ References: F. R. K. Chung, "Spectral Graph Theory", AMS (1997); T. N. Kipf and 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import sys
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sympy as sp
 import torch
 
+from dlmath._validate import check_bool, check_choice, check_int, check_number, is_int
 
 __all__ = [
     "adjacency_matrix",
@@ -49,16 +54,47 @@ _MAX_LISTED = 6  # problems quoted in an error message before "... and k more"
 
 # --- input checks -----------------------------------------------------------------------
 
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+def _networkx_rows(G: Any) -> list[list[Any]] | None:
+    """A networkx graph as nested lists in its node order; None for anything else.
+
+    Entry ``(u, v)`` is the edge's ``"weight"`` (1 without one), set both ways for an
+    undirected graph, as ``networkx.to_numpy_array`` does.
+    """
+    nx = sys.modules.get("networkx")          # a graph object means networkx is imported
+    if nx is None or not isinstance(G, nx.Graph):
+        return None
+    if G.is_multigraph():
+        raise TypeError("A is a networkx multigraph; pass nx.Graph(A) or nx.DiGraph(A)")
+    index = {u: i for i, u in enumerate(G)}
+    rows: list[list[Any]] = [[0] * len(index) for _ in index]
+    for u, v, w in G.edges(data="weight", default=1):
+        rows[index[u]][index[v]] = w
+        if not G.is_directed():
+            rows[index[v]][index[u]] = w
+    return rows
 
 
-def _square(name: str, A: Any) -> torch.Tensor:
-    """``A`` as a float64 square matrix (a copy when the dtype changes)."""
+def _like(*xs: Any) -> dict[str, Any]:
+    """The dtype and device of the result: those of the floating tensor arguments.
+
+    float64 on the CPU when no argument is a floating tensor (lists, arrays, int tensors).
+    """
+    ts = [x for x in xs if isinstance(x, torch.Tensor)]
+    floats = [t.dtype for t in ts if t.is_floating_point()]
+    return {"dtype": functools.reduce(torch.promote_types, floats) if floats else torch.float64,
+            "device": ts[0].device if ts else None}
+
+
+def _square(name: str, A: Any, dtype: torch.dtype | None = None,
+            device: torch.device | None = None) -> torch.Tensor:
+    """``A`` as a square floating matrix (dtype and device: :func:`_like` unless given)."""
     if isinstance(A, sp.MatrixBase):
         raise TypeError(f"{name} is a sympy Matrix; use the _sym function or pass numbers")
+    rows = _networkx_rows(A)
+    like = _like(A)
     try:
-        T = torch.as_tensor(A).to(torch.float64)
+        T = torch.as_tensor(A if rows is None else rows).to(
+            dtype=dtype or like["dtype"], device=device or like["device"])
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be a square matrix (tensor, array or nested lists), "
                         f"got {type(A).__name__}: {err}") from None
@@ -71,31 +107,9 @@ def _fmt(v: float) -> str:
     return str(int(v)) if math.isfinite(v) and v == int(v) else f"{v:g}"
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run tiny tensor ops on one thread, restoring the setting afterwards.
-
-    Intra-op threads only add overhead on matrices of a few dozen rows, and on a busy
-    shared CPU they can make each training step many times slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _check_normalization(normalization: object) -> None:
-    if normalization not in _NORMALIZATIONS:
-        raise ValueError(f"normalization must be None, 'sym' or 'rw', got {normalization!r}")
+def _flags(**flags: object) -> None:
+    for name, value in flags.items():
+        check_bool(name, value)
 
 
 # --- adjacency matrices -----------------------------------------------------------------
@@ -120,7 +134,7 @@ def adjacency_problems(A: Any, *, directed: bool = False, self_loops: bool = Fal
 
     Parameters
     ----------
-    A : array_like, shape (n, n)
+    A : array_like or networkx graph, shape (n, n)
     directed, self_loops, weighted : bool
         The class of graph: allow asymmetric matrices, non-zero diagonals, entries other
         than 0 and 1.
@@ -158,8 +172,8 @@ def adjacency_problems(A: Any, *, directed: bool = False, self_loops: bool = Fal
     Chapter: :ref:`ch-graphs`.
     """
     A = _square("A", A)
-    _check_int("index_base", index_base, 0)
-    b = index_base
+    _flags(directed=directed, self_loops=self_loops, weighted=weighted)
+    b = check_int("index_base", index_base, 0)
     out: list[str] = []
 
     def cells(mask: torch.Tensor) -> list[tuple[int, int]]:
@@ -185,7 +199,7 @@ def adjacency_problems(A: Any, *, directed: bool = False, self_loops: bool = Fal
 
 def validate_adjacency(A: Any, *, directed: bool = False, self_loops: bool = False,
                        weighted: bool = False) -> torch.Tensor:
-    """Return ``A`` as a float64 tensor, or raise if it is not a valid adjacency matrix.
+    """Return ``A`` as a tensor, or raise if it is not a valid adjacency matrix.
 
     Explanation
     -----------
@@ -194,13 +208,14 @@ def validate_adjacency(A: Any, *, directed: bool = False, self_loops: bool = Fal
 
     Parameters
     ----------
-    A : array_like, shape (n, n)
+    A : array_like or networkx graph, shape (n, n)
     directed, self_loops, weighted : bool
         The class of graph, as in :func:`adjacency_problems`.
 
     Returns
     -------
-    torch.Tensor, shape (n, n), float64
+    torch.Tensor, shape (n, n)
+        The dtype and device of a floating tensor ``A``; float64 otherwise.
 
     Raises
     ------
@@ -227,6 +242,7 @@ def validate_adjacency(A: Any, *, directed: bool = False, self_loops: bool = Fal
     ----------
     Chapter: :ref:`ch-graphs`.
     """
+    A = _square("A", A)
     problems = adjacency_problems(A, directed=directed, self_loops=self_loops, weighted=weighted)
     if problems:
         kind = ("directed" if directed else "undirected") + " graph " + \
@@ -236,7 +252,7 @@ def validate_adjacency(A: Any, *, directed: bool = False, self_loops: bool = Fal
         more = len(problems) - _MAX_LISTED
         raise ValueError(f"A is not the adjacency matrix of an {kind}: {listed}"
                          + (f"; ... and {more} more" if more > 0 else ""))
-    return _square("A", A)
+    return A
 
 
 def adjacency_matrix(edges: Iterable[Sequence[int]], num_nodes: int, *,
@@ -297,22 +313,22 @@ def adjacency_matrix(edges: Iterable[Sequence[int]], num_nodes: int, *,
     ----------
     Chapter: :ref:`ch-graphs`.
     """
-    _check_int("num_nodes", num_nodes, 1)
-    edges = list(edges)
+    num_nodes = check_int("num_nodes", num_nodes, 1)
+    _flags(directed=directed, self_loops=self_loops)
+    edges = edges.tolist() if isinstance(edges, torch.Tensor) else list(edges)
     if weights is None:
         w = [1.0] * len(edges)
     else:
-        w = [float(x) for x in weights]
+        if isinstance(weights, torch.Tensor):
+            weights = weights.tolist()
+        w = [check_number(f"weights[{i}]", x, positive=True) for i, x in enumerate(weights)]
         if len(w) != len(edges):
             raise ValueError(f"weights must have one entry per edge: {len(w)} weights for "
                              f"{len(edges)} edges")
-        for x in w:
-            if not (math.isfinite(x) and x > 0):
-                raise ValueError(f"weights must be positive and finite, got {x}")
     A = torch.zeros(num_nodes, num_nodes, dtype=torch.float64)
     seen: dict[tuple[int, int], tuple[int, int]] = {}
     for e, wt in zip(edges, w):
-        if len(e) != 2 or not all(_is_int(x) for x in e):
+        if len(e) != 2 or not all(is_int(x) for x in e):
             raise TypeError(f"each edge must be a pair of ints, got {e!r}")
         u, v = int(e[0]), int(e[1])
         for x in (u, v):
@@ -430,10 +446,10 @@ def undirected_repairs(A: Any, degrees: Sequence[float] | None = None, *,
     Chapter: :ref:`ch-graphs`.
     """
     A = validate_adjacency(A, directed=True, self_loops=True, weighted=False)
-    _check_int("max_free", max_free, 0)
+    check_int("max_free", max_free, 0)
     n = A.shape[0]
     if degrees is not None:
-        deg = torch.as_tensor([float(d) for d in degrees], dtype=torch.float64)
+        deg = torch.as_tensor([float(d) for d in degrees], dtype=A.dtype, device=A.device)
         if deg.shape != (n,):
             raise ValueError(f"degrees must have one entry per node ({n}), got {deg.shape[0]}")
     base = torch.triu(A * (A == A.T), diagonal=1)        # pairs on which A agrees with itself
@@ -479,7 +495,7 @@ def walk_counts(A: Any, k: int) -> torch.Tensor:
 
     Returns
     -------
-    torch.Tensor, shape (n, n), float64
+    torch.Tensor, shape (n, n), like A (float64 unless A is a floating tensor)
 
     Raises
     ------
@@ -503,8 +519,7 @@ def walk_counts(A: Any, k: int) -> torch.Tensor:
     Chapter: :ref:`ch-graphs`.
     """
     A = validate_adjacency(A, directed=True, self_loops=True, weighted=True)
-    _check_int("k", k, 0)
-    return torch.linalg.matrix_power(A, k)
+    return torch.linalg.matrix_power(A, check_int("k", k, 0))
 
 
 def walk_counts_sym(A: Any, k: int) -> sp.Matrix:
@@ -549,13 +564,15 @@ def walk_counts_sym(A: Any, k: int) -> sp.Matrix:
     Chapter: :ref:`ch-graphs`.
     """
     M = _square_sym("A", A)
-    _check_int("k", k, 0)
+    k = check_int("k", k, 0)
     return M ** k if k > 0 else sp.eye(M.shape[0])
 
 
 def _square_sym(name: str, A: Any) -> sp.Matrix:
     if isinstance(A, torch.Tensor):
         A = A.tolist()
+    rows = _networkx_rows(A)
+    A = A if rows is None else rows
     try:
         M = sp.Matrix(A)
     except (TypeError, ValueError) as err:
@@ -587,7 +604,7 @@ def degree_matrix(A: Any, *, directed: bool = False, self_loops: bool = False) -
 
     Returns
     -------
-    torch.Tensor, shape (n, n), float64
+    torch.Tensor, shape (n, n), like A (float64 unless A is a floating tensor)
 
     Raises
     ------
@@ -640,7 +657,7 @@ def laplacian(A: Any, normalization: str | None = None, *,
 
     Returns
     -------
-    torch.Tensor, shape (n, n), float64
+    torch.Tensor, shape (n, n), like A (float64 unless A is a floating tensor)
 
     Raises
     ------
@@ -664,7 +681,7 @@ def laplacian(A: Any, normalization: str | None = None, *,
     ----------
     Chung, "Spectral Graph Theory" (1997), chapter 1.  Chapter: :ref:`ch-graphs`.
     """
-    _check_normalization(normalization)
+    check_choice("normalization", normalization, _NORMALIZATIONS)
     A = validate_adjacency(A, self_loops=self_loops, weighted=True)
     d = A.sum(dim=1)                                    # (n,) degrees
     L = torch.diag(d) - A
@@ -740,7 +757,7 @@ def dirichlet_energy(X: Any, A: Any) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        A float64 scalar.
+        A scalar, the dtype of the floating tensor arguments (float64 if none).
 
     Raises
     ------
@@ -761,20 +778,22 @@ def dirichlet_energy(X: Any, A: Any) -> torch.Tensor:
     ----------
     Chung, "Spectral Graph Theory" (1997), section 1.2.  Chapter: :ref:`ch-graphs`.
     """
-    A = validate_adjacency(A, self_loops=True, weighted=True)
-    X = _signal("X", X, A.shape[0])
+    like = _like(X, A)
+    A = validate_adjacency(_square("A", A, **like), self_loops=True, weighted=True)
+    X = _signal("X", X, A.shape[0], **like)
     n = A.shape[0]
-    u, v = torch.triu_indices(n, n, offset=1)           # each unordered pair once
+    u, v = torch.triu_indices(n, n, offset=1, device=A.device)    # each unordered pair once
     w = A[u, v]                                          # (E,)
     diff = X[u] - X[v]                                   # (E, c)
     # sum_e w_e ||x_u - x_v||^2
     return (w[:, None] * diff**2).sum()
 
 
-def _signal(name: str, X: Any, n: int) -> torch.Tensor:
-    """A node signal as a float64 (n, c) tensor."""
+def _signal(name: str, X: Any, n: int, dtype: torch.dtype, device: torch.device | None
+            ) -> torch.Tensor:
+    """A node signal as an (n, c) tensor of the given dtype and device."""
     try:
-        T = torch.as_tensor(X).to(torch.float64)
+        T = torch.as_tensor(X).to(dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be numeric, got {type(X).__name__}: {err}") from None
     if T.ndim == 1:
@@ -827,8 +846,9 @@ def num_components_spectral(A: Any, *, tol: float = 1e-8) -> int:
     ----------
     Chung, "Spectral Graph Theory" (1997), lemma 1.7.  Chapter: :ref:`ch-graphs`.
     """
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    check_number("tol", tol, interval="(0, 1)")
+    # eigenvalues in float64 whatever the dtype of A: tol is relative to float64 round-off
+    A = _square("A", A, dtype=torch.float64)
     lam = torch.linalg.eigvalsh(laplacian(A, self_loops=True))     # ascending
     scale = max(1.0, float(lam[-1]))
     return int((lam <= tol * scale).sum())
@@ -877,8 +897,9 @@ def smoothing_stability_limit(A: Any, normalization: str | None = None) -> float
     ----------
     Chapter: :ref:`ch-graphs`.
     """
-    _check_normalization(normalization)
-    L = laplacian(A, "sym" if normalization == "rw" else normalization)
+    check_choice("normalization", normalization, _NORMALIZATIONS)
+    L = laplacian(_square("A", A, dtype=torch.float64),
+                  "sym" if normalization == "rw" else normalization)
     lam_max = float(torch.linalg.eigvalsh(L)[-1])
     return math.inf if lam_max <= 0 else 2.0 / lam_max
 
@@ -911,7 +932,7 @@ def laplacian_smoothing(X: Any, A: Any, alpha: float, steps: int = 1,
     Returns
     -------
     torch.Tensor
-        float64, the shape of ``X``.
+        The shape of ``X``, the dtype of the floating tensor arguments (float64 if none).
 
     Raises
     ------
@@ -934,14 +955,13 @@ def laplacian_smoothing(X: Any, A: Any, alpha: float, steps: int = 1,
     ----------
     Chapter: :ref:`ch-graphs`.
     """
-    _check_normalization(normalization)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or \
-            not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite non-negative number, got {alpha!r}")
-    _check_int("steps", steps, 0)
-    L = laplacian(A, normalization)
+    check_choice("normalization", normalization, _NORMALIZATIONS)
+    alpha = check_number("alpha", alpha, nonnegative=True)
+    steps = check_int("steps", steps, 0)
+    like = _like(X, A)
+    L = laplacian(_square("A", A, **like), normalization)
     one_dim = torch.as_tensor(X).ndim == 1
-    Y = _signal("X", X, L.shape[0])                     # (n, c)
+    Y = _signal("X", X, L.shape[0], **like)             # (n, c)
     for _ in range(steps):
         Y = Y - alpha * (L @ Y)
     return Y[:, 0] if one_dim else Y
@@ -968,7 +988,7 @@ def gcn_normalized_adjacency(A: Any) -> torch.Tensor:
 
     Returns
     -------
-    torch.Tensor, shape (n, n), float64
+    torch.Tensor, shape (n, n), like A (float64 unless A is a floating tensor)
 
     Raises
     ------
@@ -984,14 +1004,14 @@ def gcn_normalized_adjacency(A: Any) -> torch.Tensor:
     See Also
     --------
     laplacian : the ``"sym"`` normalisation without the added self-loops.
-    GraphConv
+    dlmath.models.gcn.GraphConv
 
     References
     ----------
     Kipf and Welling (2017), equation (2).  Chapter: :ref:`ch-graphs`.
     """
     A = validate_adjacency(A, weighted=True)
-    At = A + torch.eye(A.shape[0], dtype=A.dtype)        # A~ = A + I
+    At = A + torch.eye(A.shape[0], dtype=A.dtype, device=A.device)   # A~ = A + I
     s = At.sum(dim=1).rsqrt()                            # diag of D~^{-1/2}, D~ >= 1
     return s[:, None] * At * s[None, :]
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 
 import sympy as sp
 import torch
+
+from dlmath._validate import check_int, check_number
 
 __all__ = [
     "energy",
@@ -41,14 +42,6 @@ __all__ = [
 
 
 # --- validation -------------------------------------------------------------------------
-
-def _check_beta(beta: object) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, Real):
-        raise TypeError(f"beta must be a positive real number, got {type(beta).__name__} {beta!r}")
-    if not (math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be positive and finite, got {beta!r}")
-    return float(beta)
-
 
 def _check_patterns(X: object) -> torch.Tensor:
     if not isinstance(X, torch.Tensor):
@@ -122,7 +115,7 @@ def energy_split(X: torch.Tensor, q: torch.Tensor, beta: float) -> tuple[torch.T
     Ramsauer et al. (2021), appendix, proof of Theorem 1.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
+    beta = check_number("beta", beta, positive=True)
     N = X.shape[0]
     # z = X q                                                     (..., N)
     z = q @ X.T
@@ -219,11 +212,8 @@ def energy_sym(N: int, D: int) -> tuple[sp.Expr, tuple[sp.Matrix, sp.Matrix, sp.
     ----------
     Chapter: :ref:`ch-hopfield`.
     """
-    for name, value in (("N", N), ("D", D)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_int("N", N, 1)
+    check_int("D", D, 1)
     X = sp.Matrix(N, D, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
     q = sp.Matrix(D, 1, lambda j, _: sp.Symbol(f"q{j}", real=True))
     beta = sp.Symbol("beta", positive=True)
@@ -270,7 +260,7 @@ def energy_grad(X: torch.Tensor, q: torch.Tensor, beta: float) -> torch.Tensor:
     Ramsauer et al. (2021), appendix A.1.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
+    beta = check_number("beta", beta, positive=True)
     # p = softmax(beta X q)                                        (..., N)
     p = torch.softmax(beta * (q @ X.T), dim=-1)
     # grad E = q - X^T p                                           (..., D)
@@ -316,7 +306,7 @@ def energy_hessian(X: torch.Tensor, q: torch.Tensor, beta: float) -> torch.Tenso
     Ramsauer et al. (2021), appendix A.1.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
+    beta = check_number("beta", beta, positive=True)
     D = X.shape[1]
     # p = softmax(beta X q)                                        (..., N)
     p = torch.softmax(beta * (q @ X.T), dim=-1)
@@ -419,7 +409,7 @@ def update(X: torch.Tensor, q: torch.Tensor, beta: float) -> torch.Tensor:
     Ramsauer et al. (2021), Eq. (3).  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
+    beta = check_number("beta", beta, positive=True)
     # p = softmax(beta X q)                                        (..., N)
     p = torch.softmax(beta * (q @ X.T), dim=-1)
     # q_new = X^T p                                                (..., D)
@@ -497,11 +487,9 @@ def retrieve(X: torch.Tensor, q: torch.Tensor, beta: float, max_steps: int = 100
     Ramsauer et al. (2021), Theorems 1 and 2.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
-    if isinstance(tol, bool) or not isinstance(tol, Real) or not tol >= 0:
-        raise ValueError(f"tol must be a non-negative real number, got {tol!r}")
+    beta = check_number("beta", beta, positive=True)
+    max_steps = check_int("max_steps", max_steps, 1)
+    tol = check_number("tol", tol, nonnegative=True)
     states, energies = [q], [energy(X, q, beta)]
     converged = False
     for _ in range(max_steps):
@@ -594,20 +582,10 @@ def separation_threshold(N: int, M: float, beta: float) -> float:
     ----------
     Ramsauer et al. (2021), appendix, Lemma A5.  Chapter: :ref:`ch-hopfield`.
     """
-    if isinstance(N, bool) or not isinstance(N, int) or N < 2:
-        raise ValueError(f"N must be an int >= 2, got {N!r}")
-    if isinstance(M, bool) or not isinstance(M, Real) or not M > 0:
-        raise ValueError(f"M must be a positive real number, got {M!r}")
-    beta = _check_beta(beta)
+    N = check_int("N", N, 2)
+    M = check_number("M", M, positive=True)
+    beta = check_number("beta", beta, positive=True)
     return 2 / (beta * N) + math.log(2 * (N - 1) * N * beta * M * M) / beta
-
-
-def _check_index(index: object, N: int) -> int:
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise TypeError(f"index must be an int, got {type(index).__name__}")
-    if not 0 <= index < N:
-        raise ValueError(f"index must be in [0, {N - 1}] (a row of X), got {index}")
-    return index
 
 
 def retrieval_error(X: torch.Tensor, q: torch.Tensor, beta: float, index: int) -> torch.Tensor:
@@ -648,8 +626,8 @@ def retrieval_error(X: torch.Tensor, q: torch.Tensor, beta: float, index: int) -
     Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
-    i = _check_index(index, X.shape[0])
+    beta = check_number("beta", beta, positive=True)
+    i = check_int("index", index, 0, X.shape[0] - 1)
     # p = softmax(beta X q)                                        (..., N)
     p = torch.softmax(beta * (q @ X.T), dim=-1)
     # f(q) - x_i = sum_k p_k (x_k - x_i)                           (..., D)
@@ -704,8 +682,8 @@ def retrieval_error_bound(X: torch.Tensor, q: torch.Tensor, beta: float, index: 
     Ramsauer et al. (2021), Theorem 5 and appendix Lemma A4.  Chapter: :ref:`ch-hopfield`.
     """
     X, q = _check_pair(X, q)
-    beta = _check_beta(beta)
-    i = _check_index(index, X.shape[0])
+    beta = check_number("beta", beta, positive=True)
+    i = check_int("index", index, 0, X.shape[0] - 1)
     N = X.shape[0]
     M = _max_norm(X)
     delta = separation(X)[i]

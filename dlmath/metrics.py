@@ -26,6 +26,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from dlmath._validate import check_int
+
 __all__ = [
     "edit_distance",
     "cer",
@@ -102,7 +104,10 @@ def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
     return previous[-1]
 
 
-def _check_corpus(hypotheses: Sequence[object], references: Sequence[str], name: str) -> None:
+def _check_corpus(hypotheses: Sequence[object], references: Sequence[str], name: str,
+                  strings: bool = False) -> None:
+    """A corpus: as many hypotheses as references (strings, or lists of them when not
+    ``strings``), at least one reference."""
     if isinstance(references, str) or not isinstance(references, Sequence):
         raise TypeError(f"references must be a list of strings, got {type(references).__name__}")
     if isinstance(hypotheses, str) or not isinstance(hypotheses, Sequence):
@@ -111,9 +116,10 @@ def _check_corpus(hypotheses: Sequence[object], references: Sequence[str], name:
         raise ValueError(f"{name} has {len(hypotheses)} items but references has {len(references)}")
     if len(references) == 0:
         raise ValueError("references is empty: an error rate needs at least one reference")
-    for r in references:
-        if not isinstance(r, str):
-            raise TypeError(f"references must contain strings, got {type(r).__name__}")
+    for what, items in (("references", references), (name, hypotheses if strings else ())):
+        for item in items:
+            if not isinstance(item, str):
+                raise TypeError(f"{what} must contain strings, got {type(item).__name__}")
 
 
 def _rate(errors: list[int], lengths: list[int], average: str) -> float:
@@ -181,10 +187,7 @@ def cer(hypotheses: Sequence[str], references: Sequence[str], average: Average =
     ----------
     levenshtein1966binary.  Chapter: :ref:`ch-seq2seq`.
     """
-    _check_corpus(hypotheses, references, "hypotheses")
-    for h in hypotheses:
-        if not isinstance(h, str):
-            raise TypeError(f"hypotheses must contain strings, got {type(h).__name__}")
+    _check_corpus(hypotheses, references, "hypotheses", strings=True)
     errors = [edit_distance(h, r) for h, r in zip(hypotheses, references)]
     return _rate(errors, [len(r) for r in references], average)
 
@@ -235,10 +238,7 @@ def wer(hypotheses: Sequence[str], references: Sequence[str], average: Average =
     ----------
     levenshtein1966binary.  Chapter: :ref:`ch-seq2seq`.
     """
-    _check_corpus(hypotheses, references, "hypotheses")
-    for h in hypotheses:
-        if not isinstance(h, str):
-            raise TypeError(f"hypotheses must contain strings, got {type(h).__name__}")
+    _check_corpus(hypotheses, references, "hypotheses", strings=True)
     errors = [edit_distance(h.split(), r.split()) for h, r in zip(hypotheses, references)]
     return _rate(errors, [len(r.split()) for r in references], average)
 
@@ -298,11 +298,7 @@ def wer_at_k(candidates: Sequence[Sequence[str]], references: Sequence[str], k: 
     Chapter: :ref:`ch-seq2seq`.
     """
     _check_corpus(candidates, references, "candidates")
-    if k is not None:
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"k must be an int or None, got {type(k).__name__}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+    check_int("k", k, 1, allow_none=True)
     errors = []
     for cands, r in zip(candidates, references):
         if isinstance(cands, str) or not isinstance(cands, Sequence):
@@ -361,7 +357,8 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
 
     See Also
     --------
-    dlmath.models.seq2seq.Seq2Seq.loss, dlmath.models.gpt.GPT.loss : the models' losses, which call it.
+    dlmath.models.seq2seq.Seq2Seq.loss : the encoder-decoder's loss, which calls it.
+    dlmath.models.gpt.GPT.loss : the GPT's loss, which calls it.
 
     References
     ----------

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sympy as sp
 import torch
 
+from dlmath._validate import check_choice, check_int, check_number
 from dlmath.softmax import _targets, cross_entropy, softmax, softmax_jacobian
 
 __all__ = [
@@ -51,20 +52,6 @@ __all__ = [
 Params = dict[str, torch.Tensor]
 _NAMES = ("W_h", "b_h", "W_y", "b_y")
 _LOSSES = ("ce", "mse")
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def _glorot(fan_out: int, fan_in: int, std: float | None, gen: torch.Generator,
@@ -120,10 +107,10 @@ def init_mlp(n_x: int, n_h: int, n_y: int, *, seed: int = 0, std: float | None =
     Glorot & Bengio (2010).  Chapter: :ref:`ch-mlp-backprop`.
     """
     for name, value in (("n_x", n_x), ("n_h", n_h), ("n_y", n_y)):
-        _check_int(name, value, 1)
-    _check_int("seed", seed, 0)
+        check_int(name, value, 1)
+    check_int("seed", seed, 0)
     if std is not None:
-        std = _check_positive("std", std)
+        std = check_number("std", std, positive=True)
     gen = torch.Generator().manual_seed(seed)
     W_h = _glorot(n_h, n_x, std, gen, dtype)
     W_y = _glorot(n_y, n_h, std, gen, dtype)
@@ -204,12 +191,6 @@ def _loss_from_logits(y_tilde: torch.Tensor, t: torch.Tensor, loss: str) -> torc
     return ((softmax(y_tilde) - t) ** 2).sum(dim=1).mean()
 
 
-def _check_loss(loss: object) -> str:
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
-    return loss  # type: ignore[return-value]
-
-
 def mlp_loss(params: Params, X: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
     r"""Mean loss of the MLP over a batch.
 
@@ -256,7 +237,7 @@ def mlp_loss(params: Params, X: torch.Tensor, y: torch.Tensor, loss: str = "ce")
     Chapter: :ref:`ch-mlp-backprop`.
     """
     p = _check_params(params)
-    loss = _check_loss(loss)
+    loss = check_choice("loss", loss, _LOSSES)
     cache = _forward(p, _check_X(X, p["W_h"].shape[1]))
     t = _batch_targets(cache["y_tilde"], y)
     return _loss_from_logits(cache["y_tilde"], t, loss)
@@ -353,7 +334,7 @@ def mlp_backward(params: Params, X: torch.Tensor, y: torch.Tensor, loss: str = "
     Rumelhart, Hinton & Williams (1986).  Chapter: :ref:`ch-mlp-backprop`.
     """
     p = _check_params(params)
-    loss = _check_loss(loss)
+    loss = check_choice("loss", loss, _LOSSES)
     X = _check_X(X, p["W_h"].shape[1])
     c = _forward(p, X) if cache is None else cache
     return _backward(p, X, _batch_targets(c["y_tilde"], y), c, loss)
@@ -404,11 +385,9 @@ def mlp_loss_sym(n_x: int, n_h: int, n_y: int, target: int = 0,
     Chapter: :ref:`ch-mlp-backprop`.
     """
     for name, value in (("n_x", n_x), ("n_h", n_h), ("n_y", n_y)):
-        _check_int(name, value, 1)
-    _check_int("target", target, 0)
-    if target >= n_y:
-        raise ValueError(f"target must lie in [0, {n_y - 1}], got {target}")
-    loss = _check_loss(loss)
+        check_int(name, value, 1)
+    check_int("target", target, 0, n_y - 1)
+    loss = check_choice("loss", loss, _LOSSES)
     s = {
         "W_h": sp.Matrix(n_h, n_x, lambda j, i: sp.Symbol(f"W_h{j + 1}_{i + 1}", real=True)),
         "b_h": sp.Matrix(n_h, 1, lambda j, _: sp.Symbol(f"b_h{j + 1}", real=True)),
@@ -559,17 +538,17 @@ def train_mlp(X: torch.Tensor, y: torch.Tensor, n_h: int = 16, *, batch_size: in
         raise ValueError(f"X must have shape (N, n_x) with N = len(y) = {y.shape[0]}, got "
                          f"{tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}")
     N = X.shape[0]
-    _check_int("n_h", n_h, 1)
+    check_int("n_h", n_h, 1)
     batch_size = N if batch_size is None else batch_size
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     if batch_size > N:
         raise ValueError(f"batch_size {batch_size} is larger than the number of examples {N}")
-    lr = _check_positive("lr", lr)
-    _check_int("epochs", epochs, 1)
-    _check_int("seed", seed, 0)
-    loss = _check_loss(loss)
+    lr = check_number("lr", lr, positive=True)
+    check_int("epochs", epochs, 1)
+    check_int("seed", seed, 0)
+    loss = check_choice("loss", loss, _LOSSES)
     eval_every = N if eval_every is None else eval_every
-    _check_int("eval_every", eval_every, 1)
+    check_int("eval_every", eval_every, 1)
     n_y = int(y.max()) + 1
     if params is None:
         p = init_mlp(X.shape[1], n_h, n_y, seed=seed, dtype=X.dtype)
@@ -653,8 +632,8 @@ def init_deep_mlp(widths: Sequence[int], *, seed: int = 0,
     if len(widths) < 2:
         raise ValueError(f"widths must list at least an input size and an output size, got {widths}")
     for w in widths:
-        _check_int("each width", w, 1)
-    _check_int("seed", seed, 0)
+        check_int("each width", w, 1)
+    check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     params: list[torch.Tensor] = []
     for n_in, n_out in zip(widths[:-1], widths[1:]):
@@ -825,9 +804,8 @@ def finite_difference_grad(f: Callable[[], torch.Tensor | float], tensors: Seque
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    eps = _check_positive("eps", eps)
-    if scheme not in ("central", "forward"):
-        raise ValueError(f"scheme must be 'central' or 'forward', got {scheme!r}")
+    eps = check_number("eps", eps, positive=True)
+    check_choice("scheme", scheme, ("central", "forward"))
     for t in tensors:
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise TypeError("every tensor must be a floating-point torch.Tensor")
@@ -897,8 +875,8 @@ def gradient_timings(depths: Sequence[int], width: int = 8, batch: int = 16, n_c
     """
     for name, value in (("width", width), ("batch", batch), ("n_classes", n_classes),
                         ("repeats", repeats)):
-        _check_int(name, value, 1)
-    _check_int("seed", seed, 0)
+        check_int(name, value, 1)
+    check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(batch, width, generator=gen, dtype=torch.float64)
     y = torch.randint(n_classes, (batch,), generator=gen)
@@ -913,7 +891,7 @@ def gradient_timings(depths: Sequence[int], width: int = 8, batch: int = 16, n_c
 
     rows = []
     for L in depths:
-        _check_int("each depth", L, 1)
+        check_int("each depth", L, 1)
         params = init_deep_mlp([width] * L + [n_classes], seed=seed)
         P = sum(t.numel() for t in params)
         rows.append({

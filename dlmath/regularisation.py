@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from dlmath._validate import check_bool, check_int, check_number
 from dlmath.data.tensors import DataSplits, TensorSplit
 
 __all__ = [
@@ -49,12 +50,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 # Dropout
 # --------------------------------------------------------------------------------------
-
-def _check_p(p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-        raise ValueError(f"p (the drop probability) must be a number in [0, 1), got {p!r}")
-    return float(p)
-
 
 def _mask_for(x: torch.Tensor, p: float, generator: torch.Generator | None,
               mask: torch.Tensor | None) -> torch.Tensor:
@@ -111,7 +106,7 @@ def dropout_mask(shape: Sequence[int], p: float, generator: torch.Generator | No
     ----------
     Chapter: :ref:`ch-regularisation`.
     """
-    p = _check_p(p)
+    p = check_number("p", p, interval="[0, 1)")
     u = torch.rand(tuple(shape), generator=generator, device=device)
     return u >= p
 
@@ -169,10 +164,8 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     ----------
     Srivastava et al. (2014); ``torch.nn.Dropout``.  Chapter: :ref:`ch-regularisation`.
     """
-    p = _check_p(p)
-    if not isinstance(training, bool):
-        raise TypeError(f"training must be a bool, got {type(training).__name__}")
-    if not training:
+    p = check_number("p", p, interval="[0, 1)")
+    if not check_bool("training", training):
         return x
     keep = _mask_for(x, p, generator, mask)
     # y = x * m / (1 - p)
@@ -230,10 +223,8 @@ def weight_scaling_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     ----------
     Srivastava et al. (2014), section 2.  Chapter: :ref:`ch-regularisation`.
     """
-    p = _check_p(p)
-    if not isinstance(training, bool):
-        raise TypeError(f"training must be a bool, got {type(training).__name__}")
-    if not training:
+    p = check_number("p", p, interval="[0, 1)")
+    if not check_bool("training", training):
         # test time: the expectation (1 - p) x of the training output
         return (1.0 - p) * x
     return x * _mask_for(x, p, generator, mask).to(x.dtype)
@@ -253,13 +244,9 @@ def _as_matrix(hessian: object) -> np.ndarray:
 
 
 def _check_lr_momentum(lr: float, momentum: float, nesterov: bool) -> None:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
-            or not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
+    check_number("lr", lr, positive=True)
+    check_number("momentum", momentum, interval="[0, 1)")
+    check_bool("nesterov", nesterov)
 
 
 def quadratic_gd_trajectory(hessian: Sequence[Sequence[float]] | np.ndarray,
@@ -335,8 +322,7 @@ def quadratic_gd_trajectory(hessian: Sequence[Sequence[float]] | np.ndarray,
     _check_lr_momentum(lr, momentum, nesterov)
     if nesterov and momentum == 0:
         raise ValueError("nesterov needs momentum > 0")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    check_int("steps", steps, 0)
     out = np.empty((steps + 1, d))
     out[0] = x
     v = np.zeros(d)
@@ -400,9 +386,7 @@ def momentum_rate(eigenvalue: float, lr: float, momentum: float = 0.0,
     ----------
     Polyak (1964); Sutskever et al. (2013), section 2.  Chapter: :ref:`ch-regularisation`.
     """
-    if isinstance(eigenvalue, bool) or not isinstance(eigenvalue, (int, float)) \
-            or not eigenvalue >= 0:
-        raise ValueError(f"eigenvalue must be a non-negative number, got {eigenvalue!r}")
+    check_number("eigenvalue", eigenvalue, nonnegative=True)
     _check_lr_momentum(lr, momentum, nesterov)
     q = 1.0 - lr * eigenvalue
     if nesterov:
@@ -413,9 +397,8 @@ def momentum_rate(eigenvalue: float, lr: float, momentum: float = 0.0,
 
 
 def _check_curvatures(smallest: float, largest: float) -> None:
-    for name, v in (("smallest", smallest), ("largest", largest)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ValueError(f"{name} must be a positive number, got {v!r}")
+    check_number("smallest", smallest, positive=True)
+    check_number("largest", largest, positive=True)
     if smallest > largest:
         raise ValueError(f"smallest ({smallest}) must not exceed largest ({largest})")
 
@@ -597,6 +580,9 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ValueError("x must be a tensor of shape (N, C, ...)")
     C = x.shape[1]
+    # the statistics follow x: a float64 mean does not turn float32 images into float64
+    like = {"dtype": x.dtype if x.is_floating_point() else None, "device": x.device}
+    mean, std = torch.as_tensor(mean).to(**like), torch.as_tensor(std).to(**like)
     if mean.shape != (C,) or std.shape != (C,):
         raise ValueError(f"mean and std must have shape ({C},), one entry per channel, got "
                          f"{tuple(mean.shape)} and {tuple(std.shape)}")
@@ -699,8 +685,7 @@ def class_accuracy(predictions: torch.Tensor, targets: torch.Tensor,
     ----------
     Chapter: :ref:`ch-regularisation`.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    check_int("num_classes", num_classes, 1)
     if predictions.dim() == 2:
         predictions = predictions.argmax(1)
     if predictions.shape != targets.shape or targets.dim() != 1:
@@ -709,6 +694,7 @@ def class_accuracy(predictions: torch.Tensor, targets: torch.Tensor,
     if len(targets) and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
         raise ValueError(f"targets must lie in 0..{num_classes - 1}")
     hit = (predictions == targets).double()                                 # (N,)
-    correct = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, targets.cpu(), hit.cpu())
-    count = torch.bincount(targets.cpu(), minlength=num_classes).double()
+    correct = torch.zeros(num_classes, dtype=torch.float64, device=targets.device)
+    correct.index_add_(0, targets, hit)
+    count = torch.bincount(targets, minlength=num_classes).double()
     return correct / count

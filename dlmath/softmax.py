@@ -19,6 +19,8 @@ from typing import Any
 import sympy as sp
 import torch
 
+from dlmath._validate import check_bool, check_choice, check_int, check_number
+
 __all__ = [
     "softmax",
     "log_softmax",
@@ -49,12 +51,6 @@ def _float_tensor(name: str, x: Any, min_dim: int = 1) -> torch.Tensor:
         raise ValueError(f"{name} must have at least one entry along its last axis, got shape "
                          f"{tuple(x.shape)}")
     return x
-
-
-def _check_dim(dim: Any, ndim: int) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -ndim <= dim < ndim:
-        raise ValueError(f"dim must be an int in [{-ndim}, {ndim - 1}], got {dim!r}")
-    return dim
 
 
 def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:
@@ -110,7 +106,8 @@ def logsumexp(z: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Te
     Chapter: :ref:`ch-softmax`.
     """
     z = _float_tensor("z", z)
-    dim = _check_dim(dim, z.dim())
+    dim = check_int("dim", dim, -z.dim(), z.dim() - 1)
+    check_bool("keepdim", keepdim)
     m = z.amax(dim=dim, keepdim=True)
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # +-inf: shift by 0
     # log Σ_k e^{z_k} = m + log Σ_k e^{z_k - m}
@@ -162,7 +159,7 @@ def log_softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Chapter: :ref:`ch-softmax`.
     """
     z = _float_tensor("z", z)
-    dim = _check_dim(dim, z.dim())
+    dim = check_int("dim", dim, -z.dim(), z.dim() - 1)
     return z - logsumexp(z, dim=dim, keepdim=True)
 
 
@@ -210,7 +207,7 @@ def softmax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Bridle (1990).  Chapter: :ref:`ch-softmax`.
     """
     z = _float_tensor("z", z)
-    dim = _check_dim(dim, z.dim())
+    dim = check_int("dim", dim, -z.dim(), z.dim() - 1)
     e = torch.exp(z - z.amax(dim=dim, keepdim=True))  # exponents <= 0
     return e / e.sum(dim=dim, keepdim=True)
 
@@ -250,8 +247,7 @@ def softmax_sym(n: int, name: str = "z") -> tuple[list[sp.Expr], tuple[sp.Symbol
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int("n", n, 1)
     z = sp.symbols(f"{name}1:{n + 1}", real=True)
     total = sum(sp.exp(zk) for zk in z)
     return [sp.exp(zi) / total for zi in z], tuple(z)
@@ -355,8 +351,7 @@ def softmax_jacobian_sym(n: int, in_terms_of: str = "p") -> tuple[sp.Matrix, tup
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    if in_terms_of not in ("p", "z"):
-        raise ValueError(f"in_terms_of must be 'p' or 'z', got {in_terms_of!r}")
+    check_choice("in_terms_of", in_terms_of, ("p", "z"))
     probs, z = softmax_sym(n)
     J = sp.Matrix(n, n, lambda i, j: sp.diff(probs[i], z[j]))
     if in_terms_of == "z":
@@ -542,8 +537,7 @@ def is_psd(matrix: Any, tol: float = 1e-10) -> bool | torch.Tensor:
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    check_number("tol", tol, nonnegative=True)
     if isinstance(matrix, sp.MatrixBase):
         if not matrix.is_square:
             raise ValueError(f"matrix must be square, got shape {matrix.shape}")

@@ -27,16 +27,19 @@ import functools
 import operator
 import warnings
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
+import numpy as np
 import sympy as sp
 import torch
 
-from dlmath.conv import conv_output_size, conv_transpose_output_size
+from dlmath._validate import check_bool, check_choice, check_int, check_tensor, int_tuple
+from dlmath.conv import _axis, _n_axes, conv_output_size, conv_transpose_output_size, same_padding
 
 __all__ = [
     "PADDING_MODES",
     "ORDERS",
+    "AffineMap",
     "vec",
     "unvec",
     "pad_source_index",
@@ -49,7 +52,7 @@ __all__ = [
 
 #: The padding modes of ``torch.nn.Conv2d``; each is a linear map of the input.
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
-#: How an image is flattened: row by row (C order) or column by column.
+#: How an image is flattened, row by row (C order) or column by column.
 ORDERS = ("row", "col")
 
 Index = Union[int, sp.Expr, torch.Tensor]
@@ -58,35 +61,33 @@ Index = Union[int, sp.Expr, torch.Tensor]
 # --- argument checking ------------------------------------------------------------------
 
 
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints (height, width), each >= minimum."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
-        return _int(f"{name}[0]", value[0], minimum), _int(f"{name}[1]", value[1], minimum)
-    v = _int(name, value, minimum)
-    return v, v
-
-
-def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
 def _shape3(input_shape: object) -> tuple[int, int, int]:
-    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C_in, H, W), got {input_shape!r}")
-    c, h, w = (_int(f"input_shape[{k}]", v, 1) for k, v in enumerate(input_shape))
+    """``(C, H, W)`` from an input shape with or without the batch dimension in front."""
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) not in (3, 4):
+        raise ValueError(f"input_shape must be (C_in, H, W) or (B, C_in, H, W), "
+                         f"got {input_shape!r}")
+    shape = [check_int(f"input_shape[{k}]", v, 1) for k, v in enumerate(input_shape)]
+    c, h, w = shape[-3:]
     return c, h, w
+
+
+def _padding_pairs(padding: object, kernel: tuple[int, int], stride: tuple[int, int],
+                   dilation: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(left, right)`` padding per axis (height, width), as ``torch.nn.Conv2d`` reads it.
+
+    An int or a pair pads both sides; ``"valid"`` is no padding; ``"same"`` (stride 1 only)
+    pads :math:`d(k-1)` in all, the odd one on the right.
+    """
+    if isinstance(padding, str):
+        check_choice("padding", padding, ("same", "valid"))
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' is not supported for strided convolutions "
+                             f"(stride {stride}), as in torch")
+        return same_padding(kernel, dilation, asymmetric=True)
+    ph, pw = int_tuple("padding", padding, 2, 0)
+    return (ph, ph), (pw, pw)
 
 
 def _out_size(axis: str, n: int, k: int, s: int, p: int, d: int) -> int:
@@ -135,11 +136,12 @@ def vec(x: torch.Tensor, order: str = "row") -> torch.Tensor:
     unvec : the inverse.
     conv_matrix : the matrix that acts on ``vec(x)``.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    _choice("order", order, ORDERS)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    check_choice("order", order, ORDERS)
+    check_tensor("x", x)
     if x.dim() not in (3, 4):
         raise ValueError(f"x must have shape (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
     if order == "col":
@@ -176,9 +178,12 @@ def unvec(v: torch.Tensor, shape: Sequence[int], order: str = "row") -> torch.Te
     --------
     vec : the flattening it inverts.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    _choice("order", order, ORDERS)
+    check_choice("order", order, ORDERS)
+    check_tensor("v", v)
     c, h, w = _shape3(shape)
     if v.dim() not in (1, 2) or v.shape[-1] != c * h * w:
         raise ValueError(f"v must have last dimension C*H*W = {c * h * w}, "
@@ -238,11 +243,13 @@ def pad_source_index(size: int, padding: int | tuple[int, int],
     --------
     pad_matrix : the same map as a matrix.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    n = _int("size", size, 1)
-    p0, p1 = _pair("padding", padding, 0)
-    _choice("padding_mode", mode, PADDING_MODES)
+    n = check_int("size", size, 1)
+    p0, p1 = int_tuple("padding", padding, 2, 0)
+    check_choice("padding_mode", mode, PADDING_MODES)
     if mode == "reflect" and max(p0, p1) >= n:
         raise ValueError(f"reflect padding {max(p0, p1)} must be smaller than the size {n}")
     t = torch.arange(-p0, n + p1)  # padded position, in input coordinates
@@ -294,6 +301,8 @@ def pad_matrix(size: int, padding: int | tuple[int, int], mode: str = "zeros",
     --------
     pad_source_index : the index it is built from.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
     src = pad_source_index(size, padding, mode)
@@ -306,92 +315,133 @@ def pad_matrix(size: int, padding: int | tuple[int, int], mode: str = "zeros",
 # --- the convolution matrix -------------------------------------------------------------
 
 
-def _tap_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int,
-               dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _tap_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Zero padding, one axis: for each output position i, the taps j in [lo, hi) that read
     an input pixel, i.e. 0 <= i*s - p + j*d < n_in (a contiguous range, possibly empty)."""
-    start = torch.arange(n_out, device=dev) * s - p  # input position of tap 0
-    lo = torch.div(d - 1 - start, d, rounding_mode="floor").clamp_(0, k)  # ceil(-start / d)
-    hi = (torch.div(n_in - 1 - start, d, rounding_mode="floor") + 1).clamp_(0, k)
-    return lo, torch.maximum(lo, hi)
+    start = np.arange(-p, n_out * s - p, s)  # input position of tap 0
+    lo = np.minimum(np.maximum(-(start // d), 0), k)  # ceil(-start / d), within [0, k]
+    hi = np.minimum((n_in - 1 - start) // d + 1, k)
+    return lo, np.maximum(lo, hi)
 
 
 def _sparse_zero_padding(weight: torch.Tensor, c_in: int, h: int, w: int, ho: int, wo: int,
                          stride: tuple[int, int], padding: tuple[int, int],
                          dilation: tuple[int, int], order: str, layout: str) -> torch.Tensor:
-    """The sparse M for zero padding, written in place, already sorted (no mask over all taps).
+    """The sparse M for zero padding, written in place and already sorted.
 
-    With zero padding the taps that read a pixel are a rectangle of the kernel per output
-    pixel: a range along each axis.  Output positions along the outer axis of the vec (rows
-    for ``order="row"``) fall into runs with the same tap range (the interior, and a few
-    border rows at each end); within a run every output row has the same pattern of
-    non-zeros up to a shift, so one template of (column, weight index) entries per run,
-    found on a small grid, is broadcast over the run and written straight into the index
-    and value tensors of the result, in sorted order.  Every non-zero is written once per
-    index tensor, plus one gather of the weights (which keeps the result differentiable).
+    With zero padding the taps that read a pixel form a rectangle of the kernel for each
+    output pixel: a range of taps along each axis.  Along the outer axis of the vec (the
+    rows of the image for ``order="row"``) the output positions fall into a few runs with
+    the same range (the interior, and the border positions at each end); within a run
+    every output position has the same non-zeros up to a shift.  So one template of
+    (row, column, weight index) entries per run is found on a small grid, then broadcast
+    over the run straight into the index tensors of the result, in sorted order: each
+    non-zero is written once per index tensor, and the values are one gather of the
+    weights (so the result stays differentiable in ``weight``).  The index arithmetic runs
+    in NumPy (a smaller cost per call than torch for the small arrays); the result is moved
+    to the device of ``weight``.
     """
-    dev = weight.device
     c_out, _, kh, kw = weight.shape
     taps = kh * kw
-    # (outputs, inputs, kernel, stride, padding, dilation) of the outer and the inner axis
     ax_h = (ho, h, kh, stride[0], padding[0], dilation[0])
     ax_w = (wo, w, kw, stride[1], padding[1], dilation[1])
-    (nx, nx_in, kx, sx, px, dx), (ny, ny_in, ky, sy, py, dy) = \
-        (ax_h, ax_w) if order == "row" else (ax_w, ax_h)
-    x_lo, x_hi = _tap_range(*ax_h if order == "row" else ax_w, dev)  # (nx,)
-    y_lo, y_hi = _tap_range(*ax_w if order == "row" else ax_h, dev)  # (ny,)
+    # (outputs, inputs, kernel, stride, padding, dilation) of the outer and the inner axis
+    outer, inner = (ax_h, ax_w) if order == "row" else (ax_w, ax_h)
+    (nx, _, kx, sx, px, dx), (ny, ny_in, ky, sy, py, dy) = outer, inner
+    x_lo, x_hi = _tap_range(*outer)  # (n_x,)
+    y_lo, y_hi = _tap_range(*inner)  # (n_y,)
 
-    # runs of outer positions with the same tap range, and their taps
-    run_key, run_len = torch.unique_consecutive(x_lo * (kx + 1) + x_hi, return_counts=True)
-    tx, ty = torch.arange(kx, device=dev), torch.arange(ky, device=dev)
-    x_ok = (tx >= run_key[:, None] // (kx + 1)) & (tx < run_key[:, None] % (kx + 1))  # (G, k_x)
+    # runs of outer positions with the same tap range
+    key = x_lo * (kx + 1) + x_hi
+    bounds = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1, [nx]))
+    starts, run_len = bounds[:-1], bounds[1:] - bounds[:-1]  # (G,)
+    tx, ty = np.arange(kx), np.arange(ky)
+    x_ok = (tx >= x_lo[starts, None]) & (tx < x_hi[starts, None])  # (G, k_x)
     y_ok = (ty >= y_lo[:, None]) & (ty < y_hi[:, None])  # (n_y, k_y)
-    # template of each run: the non-zeros of one outer position, in (y, c, t_x, t_y) order,
-    # which is the order of the columns within a row and of the rows within the position
-    grid = (len(run_key), ny, c_in, kx, ky)
-    run, y, c, a, b = (x_ok[:, None, None, :, None] & y_ok[None, :, None, None, :]).expand(
-        grid).nonzero(as_tuple=True)
-    t_row = y  # + (o * n_x + x) * n_y
+    # each run's template: the non-zeros of one outer position in (y, c, t_x, t_y) order,
+    # the order of the rows within the position and of the columns within a row
+    ok = x_ok[:, None, None, :, None] & y_ok[None, :, None, None, :]  # (G, n_y, 1, k_x, k_y)
+    if c_in > 1:
+        ok = np.broadcast_to(ok, (len(starts), ny, c_in, kx, ky))
+    run, y, c, a, b = np.nonzero(ok)
     t_col = c * (h * w) + a * (dx * ny_in) + (y * sy - py + b * dy)  # + (x s_x - p_x) n_y_in
     t_tap = c * taps + (a * ky + b if order == "row" else b * kx + a)  # index into w[o]
-    t_len = torch.bincount(run, minlength=len(run_key)).tolist()
-    run_len = run_len.tolist()
-    nnz0 = sum(n * t for n, t in zip(run_len, t_len))  # per output channel
+    t_len = np.bincount(run, minlength=len(starts))
+    n_run = run_len * t_len
+    nnz0 = int(n_run.sum())  # per output channel
 
-    indices = torch.empty(2, c_out, nnz0, dtype=torch.int64, device=dev)
-    rows, cols = indices[0], indices[1]  # (C_out, nnz0)
-    tap = torch.empty(nnz0, dtype=torch.int64, device=dev)
-    x = torch.arange(nx, device=dev)
-    row_off = torch.arange(c_out, device=dev)[:, None] * (nx * ny) + x * ny  # (C_out, n_x)
-    col_off = (x * sx - px) * ny_in  # (n_x,)
+    # the values: written like the indices, from a NumPy view of the weights, unless the
+    # result must carry a gradient (or the dtype has no NumPy twin): then one torch gather
+    wmat = weight.reshape(c_out, c_in * taps)
+    w_np = None
+    if not (wmat.requires_grad and torch.is_grad_enabled()):
+        try:
+            w_np = wmat.detach().cpu().numpy()
+        except TypeError:  # bfloat16 and the like
+            pass
+    indices = np.empty((2, c_out, nnz0), dtype=np.int64)
+    rows, cols = indices[0, 0], indices[1, 0]
+    out = np.empty((c_out, nnz0), dtype=w_np.dtype) if w_np is not None else \
+        np.empty(nnz0, dtype=np.int64)  # the values, or the weight index of each non-zero
+    x = np.arange(nx)
+    row_off, col_off = x * ny, (x * sx - px) * ny_in  # (n_x,)
     t0 = e0 = x0 = 0
-    for n, t in zip(run_len, t_len):
-        e1 = e0 + n * t
+    for n, t, e in zip(run_len.tolist(), t_len.tolist(), n_run.tolist()):
         if t:
-            torch.add(row_off[:, x0:x0 + n, None], t_row[t0:t0 + t],
-                      out=rows[:, e0:e1].view(c_out, n, t))
-            torch.add(col_off[x0:x0 + n, None], t_col[t0:t0 + t], out=cols[0, e0:e1].view(n, t))
-            tap[e0:e1].view(n, t).copy_(t_tap[t0:t0 + t].expand(n, t))
-        t0, e0, x0 = t0 + t, e1, x0 + n
-    if c_out > 1:
-        cols[1:] = cols[0]
-    vals = weight.reshape(c_out, c_in * taps).index_select(1, tap).reshape(-1)
+            seg, tseg = slice(e0, e0 + e), slice(t0, t0 + t)
+            np.add(row_off[x0:x0 + n, None], y[tseg], out=rows[seg].reshape(n, t))
+            np.add(col_off[x0:x0 + n, None], t_col[tseg], out=cols[seg].reshape(n, t))
+            if w_np is None:
+                out[seg].reshape(n, t)[...] = t_tap[tseg]
+            else:  # (C_out, n, t): a view, since only the contiguous last axis is split
+                out[:, seg].reshape(c_out, n, t)[...] = w_np[:, None, t_tap[tseg]]
+        t0, e0, x0 = t0 + t, e0 + e, x0 + n
+    if c_out > 1:  # the same pattern for every output channel, further down the rows
+        np.add(rows, (np.arange(1, c_out) * (nx * ny))[:, None], out=indices[0, 1:])
+        indices[1, 1:] = cols
 
+    dev = weight.device
+    if w_np is None:
+        vals = wmat.index_select(1, torch.from_numpy(out).to(dev)).reshape(-1)
+    else:
+        vals = torch.from_numpy(out).view(-1).to(dev)
     size = (c_out * ho * wo, c_in * h * w)
     if layout == "coo":
-        return torch.sparse_coo_tensor(indices.view(2, -1), vals, size, is_coalesced=True,
-                                       check_invariants=False)
+        return torch.sparse_coo_tensor(torch.from_numpy(indices).view(2, -1).to(dev), vals,
+                                       size, is_coalesced=True, check_invariants=False)
     per_row = c_in * (x_hi - x_lo)[:, None] * (y_hi - y_lo)[None, :]  # (n_x, n_y) non-zeros
-    crow = torch.zeros(size[0] + 1, dtype=torch.int64, device=dev)
-    torch.cumsum(per_row.reshape(-1).repeat(c_out), 0, out=crow[1:])
+    crow = np.zeros(size[0] + 1, dtype=np.int64)
+    np.cumsum(np.tile(per_row.reshape(-1), c_out), out=crow[1:])
+    col = torch.from_numpy(indices[1]).view(-1).to(dev)
     with warnings.catch_warnings():  # torch calls CSR "beta"; the tensor itself is exact
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, cols.reshape(-1), vals, size, check_invariants=False)
+        return torch.sparse_csr_tensor(torch.from_numpy(crow).to(dev), col, vals, size,
+                                       check_invariants=False)
 
 
-def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 1,
-                padding: Any = 0, dilation: Any = 1, padding_mode: str = "zeros",
-                order: str = "row", sparse: bool | str = False) -> torch.Tensor:
+class AffineMap(NamedTuple):
+    """A convolution layer on ``vec``: ``vec(layer(x)) == matrix @ vec(x) + bias``.
+
+    What :func:`conv_matrix` returns for a layer; unpack it as ``M, b = conv_matrix(...)``.
+
+    Attributes
+    ----------
+    matrix : torch.Tensor
+        :math:`M`, dense or sparse, as :func:`conv_matrix` builds it from the weight.
+    bias : torch.Tensor
+        :math:`b`, shape ``(C_out*H'*W',)``: the layer's bias of channel :math:`o` in each
+        of the :math:`H'W'` rows of that channel (zeros for a layer without a bias).
+    """
+
+    matrix: torch.Tensor
+    bias: torch.Tensor
+
+
+def conv_matrix(weight: torch.Tensor | torch.nn.Conv2d, input_shape: Sequence[int],
+                stride: Any = None, padding: Any = None, dilation: Any = None,
+                padding_mode: str | None = None, order: str = "row", sparse: bool | str = False,
+                *, groups: int | None = None) -> torch.Tensor | AffineMap:
     """The matrix :math:`M` with ``M @ vec(x) == vec(conv2d(x, weight, ...))``.
 
     Explanation
@@ -409,38 +459,56 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
     With zero padding, ``conv2d(x, weight)`` equals ``conv2d`` of the padded input with
     no padding, and for the other modes ``conv2d(F.pad(x, ..., mode), weight)``;
     :math:`M` is the product of the valid convolution's matrix and the padding matrix.
+    With ``groups`` :math:`g`, output channels :math:`[jC_{out}/g, (j+1)C_{out}/g)` read
+    only input channels :math:`[jC_{in}/g, (j+1)C_{in}/g)`: :math:`M` is block diagonal,
+    one block per group.  ``padding="same"`` pads :math:`d(k-1)` along each axis, the odd
+    one after (as ``torch.nn.Conv2d`` does), and then :math:`M` is the valid convolution's
+    matrix times that padding's.
+
+    The arguments are those of ``torch.nn.functional.conv2d`` (and ``padding_mode`` of
+    ``torch.nn.Conv2d``).  Given an ``nn.Conv2d`` instead of a weight, the layer's own
+    stride, padding, dilation, groups and padding mode are used, and the result is the
+    affine map of the layer: ``M, b = conv_matrix(layer, input_shape)`` with
+    ``M @ vec(x) + b == vec(layer(x))``, :math:`b` the layer's bias at every output pixel.
 
     Parameters
     ----------
-    weight : torch.Tensor
-        Shape ``(C_out, C_in, k_h, k_w)``; :math:`M` gets its dtype and device.
-    input_shape : (C_in, H, W)
-    stride, dilation : int or (int, int)
-        Per axis (height, width), each >= 1.
-    padding : int or (int, int)
-        Added on both sides of each axis, >= 0.
-    padding_mode : {"zeros", "circular", "reflect", "replicate"}
+    weight : torch.Tensor or torch.nn.Conv2d
+        Shape ``(C_out, C_in/groups, k_h, k_w)``; :math:`M` gets its dtype and device (and
+        is differentiable in it).  Or a layer, whose weight and bias are used.
+    input_shape : (C_in, H, W) or (B, C_in, H, W)
+        The batch size, if given, does not matter: :math:`M` acts on each example.
+    stride, dilation : int or (int, int), optional
+        Per axis (height, width), each >= 1; default 1.
+    padding : int, (int, int), "valid" or "same", optional
+        Added on both sides of each axis, >= 0; default 0.  ``"same"`` needs stride 1.
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
+        Default ``"zeros"``.
     order : {"row", "col"}
         How ``vec`` flattens each channel of the input and of the output (see :func:`vec`).
     sparse : bool or {"coo", "csr"}
         ``False``: a dense tensor.  ``True`` or ``"coo"``: a coalesced sparse COO tensor;
         ``"csr"``: sparse CSR.  Sparse results never allocate the dense matrix: memory is
-        proportional to the :math:`C_{out} C_{in} H' W' k_h k_w` non-zeros.
+        proportional to the :math:`C_{out} (C_{in}/g) H' W' k_h k_w` non-zeros.
+    groups : int, optional
+        :math:`g \\ge 1`, dividing :math:`C_{in}` and :math:`C_{out}`; default 1.
 
     Returns
     -------
-    torch.Tensor
-        Shape ``(C_out*H'*W', C_in*H*W)`` with :math:`H', W'` from
-        :func:`dlmath.conv.conv_output_size`.
+    torch.Tensor or AffineMap
+        For a weight, :math:`M`, shape ``(C_out*H'*W', C_in*H*W)`` with :math:`H', W'` from
+        :func:`dlmath.conv.conv_output_size`.  For a layer, ``AffineMap(matrix, bias)``.
 
     Raises
     ------
     ValueError
-        The channels of ``weight`` and ``input_shape`` differ; the dilated kernel is larger
-        than the padded input; unknown ``padding_mode``, ``order`` or ``sparse``; reflect
-        padding not smaller than the input; an out-of-range stride, padding or dilation.
+        The channels of ``weight`` and ``input_shape`` (or ``groups``) disagree; the dilated
+        kernel is larger than the padded input; unknown ``padding_mode``, ``order``,
+        ``padding`` or ``sparse``; ``padding="same"`` with a stride; reflect padding not
+        smaller than the input; an out-of-range stride, padding or dilation.
     TypeError
-        ``weight`` is not a tensor, or a size is not an int.
+        ``weight`` is neither a tensor nor an ``nn.Conv2d``; a size is not an int; stride,
+        padding, dilation, padding mode or groups given together with a layer.
 
     Examples
     --------
@@ -456,6 +524,13 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
     >>> S = conv_matrix(w, (1, 128, 128), sparse=True)     # dense would be 16129 x 16384
     >>> S.layout, S._nnz()
     (torch.sparse_coo, 64516)
+    >>> layer = torch.nn.Conv2d(4, 6, 3, padding="same", groups=2).double()
+    >>> M, b = conv_matrix(layer, (4, 5, 5))               # block diagonal: 2 groups
+    >>> M.shape, M.dtype, b.shape
+    (torch.Size([150, 100]), torch.float64, torch.Size([150]))
+    >>> x = torch.randn(4, 5, 5, dtype=torch.float64)
+    >>> torch.allclose(M @ vec(x) + b, vec(layer(x)))
+    True
     >>> conv_matrix(w, (2, 3, 3))
     Traceback (most recent call last):
     ...
@@ -473,24 +548,131 @@ def conv_matrix(weight: torch.Tensor, input_shape: Sequence[int], stride: Any = 
 
     Chapter: :ref:`ch-conv-matrix`.
     """
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    if isinstance(weight, torch.nn.Conv2d):
+        layer = weight
+        given = [name for name, v in (("stride", stride), ("padding", padding),
+                                      ("dilation", dilation), ("padding_mode", padding_mode),
+                                      ("groups", groups)) if v is not None]
+        if given:
+            raise TypeError(f"conv_matrix reads {', '.join(given)} from the layer "
+                            f"{type(layer).__name__}: do not pass them with it")
+        if isinstance(layer.weight, torch.nn.parameter.UninitializedParameter):
+            raise ValueError(f"{type(layer).__name__} is lazy and not yet materialised: run a "
+                             f"forward pass first")
+        matrix = _matrix(layer.weight, input_shape, layer.stride, layer.padding, layer.dilation,
+                         layer.padding_mode, order, sparse, layer.groups)
+        pixels = matrix.shape[0] // layer.out_channels        # H' W' rows per output channel
+        bias = layer.bias.repeat_interleave(pixels) if layer.bias is not None else \
+            torch.zeros(matrix.shape[0], dtype=layer.weight.dtype, device=layer.weight.device)
+        return AffineMap(matrix, bias)
+    if isinstance(weight, torch.nn.Module):
+        raise TypeError(f"conv_matrix builds the matrix of a 2-d convolution: give a "
+                        f"torch.nn.Conv2d or its weight, got {type(weight).__name__}")
+    return _matrix(weight, input_shape, 1 if stride is None else stride,
+                   0 if padding is None else padding, 1 if dilation is None else dilation,
+                   "zeros" if padding_mode is None else padding_mode, order, sparse,
+                   1 if groups is None else groups)
+
+
+def _matrix(weight: torch.Tensor, input_shape: Any, stride: Any, padding: Any, dilation: Any,
+            padding_mode: str, order: str, sparse: Any, groups: Any) -> torch.Tensor:
+    """Check the arguments of :func:`conv_matrix`; build ``M`` group by group."""
+    check_tensor("weight", weight)
     if weight.dim() != 4:
         raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), "
                          f"got {tuple(weight.shape)}")
     c_in, h, w = _shape3(input_shape)
     c_out, wc_in, kh, kw = weight.shape
-    if wc_in != c_in:
-        raise ValueError(f"weight has C_in={wc_in} input channels but input_shape has {c_in}")
-    sh, sw = _pair("stride", stride, 1)
-    ph, pw = _pair("padding", padding, 0)
-    dh, dw = _pair("dilation", dilation, 1)
-    _choice("padding_mode", padding_mode, PADDING_MODES)
-    _choice("order", order, ORDERS)
-    layout = {False: None, True: "coo", "coo": "coo", "csr": "csr"}.get(sparse, "bad") \
-        if isinstance(sparse, (bool, str)) else "bad"
-    if layout == "bad":
+    g = check_int("groups", groups, 1)
+    if wc_in * g != c_in:
+        raise ValueError(f"weight has C_in={wc_in} input channels but input_shape has {c_in}"
+                         if g == 1 else f"weight has C_in/groups={wc_in} input channels per "
+                         f"group, with groups={g}, but input_shape has {c_in}")
+    if c_out % g:
+        raise ValueError(f"weight has C_out={c_out} output channels, not divisible by "
+                         f"groups={g}")
+    s, d = int_tuple("stride", stride, 2, 1), int_tuple("dilation", dilation, 2, 1)
+    check_choice("padding_mode", padding_mode, PADDING_MODES)
+    check_choice("order", order, ORDERS)
+    if isinstance(sparse, bool) or type(sparse).__name__ == "bool_":
+        layout = "coo" if check_bool("sparse", sparse) else None
+    elif isinstance(sparse, str) and sparse in ("coo", "csr"):
+        layout = sparse
+    else:
         raise ValueError(f"sparse must be False, True, 'coo' or 'csr', got {sparse!r}")
+    pads = _padding_pairs(padding, (kh, kw), s, d)
+    symmetric = all(left == right for left, right in pads)
+    if g == 1 and symmetric:
+        return _conv_matrix(weight, c_in, h, w, s, (pads[0][0], pads[1][0]), d, padding_mode,
+                            order, layout)
+
+    def block(wt: torch.Tensor) -> torch.Tensor:     # one group, sparse blocks as COO
+        part = None if layout is None else "coo"
+        if symmetric:
+            return _conv_matrix(wt, wc_in, h, w, s, (pads[0][0], pads[1][0]), d, padding_mode,
+                                order, part)
+        # asymmetric ("same" with an even span): the valid convolution of the padded image
+        (top, bottom), (left, right) = pads
+        valid = _conv_matrix(wt, wc_in, h + top + bottom, w + left + right, s, (0, 0), d,
+                             "zeros", order, part)
+        pad = _pad_map(wc_in, h, w, pads, padding_mode, order, layout is not None, wt.dtype,
+                       wt.device)
+        return valid @ pad if layout is None else torch.sparse.mm(valid, pad).coalesce()
+
+    per_group = c_out // g
+    blocks = [block(weight[j * per_group:(j + 1) * per_group]) for j in range(g)]
+    if layout is None:
+        return torch.block_diag(*blocks)
+    coo = _block_diag_coo(blocks)
+    if layout == "coo":
+        return coo
+    with warnings.catch_warnings():  # torch calls CSR "beta"; the conversion itself is exact
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return coo.to_sparse_csr()
+
+
+def _pad_map(c: int, h: int, w: int, pads: tuple[tuple[int, int], tuple[int, int]], mode: str,
+             order: str, sparse: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The padding of ``c`` channels of ``h x w`` images as a 0/1 matrix on ``vec``."""
+    src_h = pad_source_index(h, pads[0], mode).to(device)  # (H_p,): input row or -1
+    src_w = pad_source_index(w, pads[1], mode).to(device)  # (W_p,)
+    hp, wp = len(src_h), len(src_w)
+    r, q = torch.arange(hp, device=device)[:, None], torch.arange(wp, device=device)[None, :]
+    if order == "row":
+        out_pos, in_pos = r * wp + q, src_h[:, None] * w + src_w[None, :]  # (H_p, W_p)
+    else:
+        out_pos, in_pos = r + q * hp, src_h[:, None] + src_w[None, :] * h
+    reads = (src_h[:, None] >= 0) & (src_w[None, :] >= 0)              # not a zero
+    ch = torch.arange(c, device=device)[:, None]
+    rows = (ch * (hp * wp) + out_pos[reads]).reshape(-1)
+    cols = (ch * (h * w) + in_pos[reads]).reshape(-1)
+    size = (c * hp * wp, c * h * w)
+    ones = torch.ones(len(rows), dtype=dtype, device=device)
+    if sparse:
+        return torch.sparse_coo_tensor(torch.stack([rows, cols]), ones, size).coalesce()
+    return torch.zeros(size, dtype=dtype, device=device).index_put((rows, cols), ones)
+
+
+def _block_diag_coo(blocks: list[torch.Tensor]) -> torch.Tensor:
+    """Coalesced COO blocks on the diagonal of one coalesced COO matrix."""
+    indices, values, rows, cols = [], [], 0, 0
+    for b in blocks:
+        b = b.coalesce()
+        offset = torch.tensor([[rows], [cols]], device=b.device)
+        indices.append(b.indices() + offset)
+        values.append(b.values())
+        rows, cols = rows + b.shape[0], cols + b.shape[1]
+    return torch.sparse_coo_tensor(torch.cat(indices, 1), torch.cat(values), (rows, cols),
+                                   is_coalesced=True, check_invariants=False)
+
+
+def _conv_matrix(weight: torch.Tensor, c_in: int, h: int, w: int, stride: tuple[int, int],
+                 padding: tuple[int, int], dilation: tuple[int, int], padding_mode: str,
+                 order: str, layout: str | None) -> torch.Tensor:
+    """``M`` of one group, from checked arguments: pairs (height, width), the same padding on
+    both sides of an axis, ``layout`` None (dense), ``"coo"`` or ``"csr"``."""
+    c_out, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     ho = _out_size("height", h, kh, sh, ph, dh)
     wo = _out_size("width", w, kw, sw, pw, dw)
     dev = weight.device
@@ -604,10 +786,12 @@ def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
     ----------
     i, j : int, torch.Tensor or sympy.Expr
         Row and column of :math:`M` (0-based).
-    input_shape : (C_in, H, W)
+    input_shape : (C_in, H, W) or (B, C_in, H, W)
     kernel_shape : (C_out, C_in, k_h, k_w)
-    stride, padding, dilation : int or (int, int)
-        As in :func:`conv_matrix` (zero padding only).
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), "valid" or "same"
+        As in :func:`conv_matrix` (zero padding only); with ``"same"``, :math:`p` is the
+        padding before each axis.
     order : {"row", "col"}
 
     Returns
@@ -640,19 +824,24 @@ def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
     conv_matrix_entry_sym : the formula with symbolic sizes.
     conv_matrix : the whole matrix.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    _choice("order", order, ORDERS)
+    check_choice("order", order, ORDERS)
     c_in, h, w = _shape3(input_shape)
     if not isinstance(kernel_shape, (tuple, list, torch.Size)) or len(kernel_shape) != 4:
         raise ValueError(f"kernel_shape must be (C_out, C_in, k_h, k_w), got {kernel_shape!r}")
-    c_out, kc_in, kh, kw = (_int(f"kernel_shape[{k}]", v, 1) for k, v in enumerate(kernel_shape))
+    c_out, kc_in, kh, kw = (check_int(f"kernel_shape[{k}]", v, 1)
+                            for k, v in enumerate(kernel_shape))
     if kc_in != c_in:
         raise ValueError(f"kernel_shape has C_in={kc_in} input channels but input_shape has {c_in}")
-    s, p = _pair("stride", stride, 1), _pair("padding", padding, 0)
-    d = _pair("dilation", dilation, 1)
-    ho = _out_size("height", h, kh, s[0], p[0], d[0])
-    wo = _out_size("width", w, kw, s[1], p[1], d[1])
+    s, d = int_tuple("stride", stride, 2, 1), int_tuple("dilation", dilation, 2, 1)
+    pads = _padding_pairs(padding, (kh, kw), s, d)
+    p = (pads[0][0], pads[1][0])                  # the padding before each axis
+    ho, wo = (_out_size(axis, n + right - left, k, st, left, dl)   # n + left + right padded
+              for axis, n, k, st, (left, right), dl
+              in zip(("height", "width"), (h, w), (kh, kw), s, pads, d))
     for name, idx, n in (("i", i, c_out * ho * wo), ("j", j, c_in * h * w)):
         if isinstance(idx, int) and not isinstance(idx, bool) and not 0 <= idx < n:
             raise ValueError(f"{name} must be in [0, {n}), got {idx}")
@@ -705,9 +894,11 @@ def conv_matrix_entry_sym(order: str = "row", stride: Any = 1, padding: Any = 0,
     --------
     conv_matrix_entry : numeric and vectorised version, any number of channels.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    _choice("order", order, ORDERS)
+    check_choice("order", order, ORDERS)
     i, j = sp.symbols("i j", integer=True, nonnegative=True)
     h, w, kh, kw = sp.symbols("H W k_h k_w", integer=True, positive=True)
     ho = conv_output_size(h, kh, stride, padding, dilation)
@@ -717,8 +908,8 @@ def conv_matrix_entry_sym(order: str = "row", stride: Any = 1, padding: Any = 0,
     return (a, b, nonzero), (i, j, h, w, kh, kw)
 
 
-def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0,
-                                  dilation: Any = 1) -> Any:
+def conv_transpose_output_padding(size: Any, kernel_size: Any, stride: Any = 1,
+                                  padding: Any = 0, dilation: Any = 1) -> Any:
     """The ``output_padding`` for which ``conv_transpose2d`` returns the input size.
 
     Explanation
@@ -732,12 +923,12 @@ def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, paddi
 
     Parameters
     ----------
-    size, kernel, stride, padding, dilation : int or sympy.Expr
-        As in :func:`dlmath.conv.conv_output_size`.
+    size, kernel_size, stride, padding, dilation : int, sympy.Expr or tuple of them
+        As in :func:`dlmath.conv.conv_output_size` (a tuple: one per axis).
 
     Returns
     -------
-    int or sympy.Expr
+    int or sympy.Expr, or a tuple of them (one per axis)
         In ``0 .. stride-1``.
 
     Raises
@@ -752,13 +943,24 @@ def conv_transpose_output_padding(size: Any, kernel: Any, stride: Any = 1, paddi
     0
     >>> conv_transpose_output_padding(8, 3, stride=2)      # floor((8-3)/2) drops one column
     1
+    >>> conv_transpose_output_padding((7, 8), 3, stride=2)  # per axis, as ConvTranspose2d takes it
+    (0, 1)
 
     See Also
     --------
     conv_matrix : the matrix whose transpose ``conv_transpose2d`` applies.
     dlmath.conv.conv_transpose_output_size : the size ``conv_transpose2d`` returns.
 
+    References
+    ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
-    out = conv_output_size(size, kernel, stride, padding, dilation)
-    return size - conv_transpose_output_size(out, kernel, stride, padding, 0, dilation)
+    n_axes = _n_axes(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
+                     dilation=dilation)
+    if n_axes is not None:
+        return tuple(conv_transpose_output_padding(*(_axis(v, i) for v in
+                                                     (size, kernel_size, stride, padding,
+                                                      dilation)))
+                     for i in range(n_axes))
+    out = conv_output_size(size, kernel_size, stride, padding, dilation)
+    return size - conv_transpose_output_size(out, kernel_size, stride, padding, 0, dilation)

@@ -29,13 +29,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from numbers import Integral, Real
 from typing import Any, NamedTuple, Union
 
 import numpy as np
 import sympy as sp
 import torch
 
+from dlmath._validate import (check_bool, check_callable, check_choice, check_int, check_number,
+                              check_size, check_tensor)
 from dlmath.attention import rotary_embedding, sinusoidal_positional_encoding
 from dlmath.softmax import softmax_jacobian
 
@@ -60,47 +61,6 @@ __all__ = [
 ]
 
 Size = Union[int, sp.Expr]
-
-
-# --------------------------------------------------------------------------------------
-# Argument checks
-# --------------------------------------------------------------------------------------
-
-def _size(name: str, value: Any, minimum: int = 1) -> Size:
-    """An int >= minimum, or a SymPy expression not provably below it."""
-    if isinstance(value, sp.Basic):
-        if not isinstance(value, sp.Expr):
-            raise TypeError(f"{name} must be an int or a sympy expression, got {value!r}")
-        if (value - minimum).is_negative:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int or a sympy expression, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _tensor(name: str, x: Any, min_ndim: int = 2) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
-    return x
-
-
-def _callable(name: str, f: Any) -> Callable:
-    if not callable(f):
-        raise TypeError(f"{name} must be callable, got {type(f).__name__}")
-    return f
 
 
 # --------------------------------------------------------------------------------------
@@ -190,10 +150,10 @@ def attention_flops(seq_len: Size, d_model: Size, num_heads: int = 1,
     ----------
     Vaswani et al. (2017), section 3.2.2 and table 1.  Chapter: :ref:`ch-transformers`.
     """
-    L = _size("seq_len", seq_len)
-    d = _size("d_model", d_model)
-    h = _int("num_heads", num_heads)
-    S = L if kv_len is None else _size("kv_len", kv_len)
+    L = check_size("seq_len", seq_len)
+    d = check_size("d_model", d_model)
+    h = check_int("num_heads", num_heads, 1)
+    S = L if kv_len is None else check_size("kv_len", kv_len)
     if isinstance(d, int) and d % h:
         raise ValueError(f"d_model {d} is not divisible by num_heads {h}")
     # Q W_Q and O W_O act on L rows, K W_K and V W_V on S rows: 2 d^2 FLOPs per row each
@@ -249,9 +209,9 @@ def mlp_flops(seq_len: Size, d_model: Size, d_hidden: Size) -> Size:
     ----------
     Vaswani et al. (2017), section 3.3.  Chapter: :ref:`ch-transformers`.
     """
-    T = _size("seq_len", seq_len)
-    d = _size("d_model", d_model)
-    f = _size("d_hidden", d_hidden)
+    T = check_size("seq_len", seq_len)
+    d = check_size("d_model", d_model)
+    f = check_size("d_hidden", d_hidden)
     # (T x d)(d x f) then (T x f)(f x d)
     out = 2 * T * d * f + 2 * T * f * d
     return out if isinstance(out, int) else sp.expand(out)
@@ -305,9 +265,9 @@ def time_call(fn: Callable, *args: Any, repeats: int = 5, warmup: int = 1) -> fl
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    fn = _callable("fn", fn)
-    repeats = _int("repeats", repeats)
-    warmup = _int("warmup", warmup, minimum=0)
+    fn = check_callable("fn", fn)
+    repeats = check_int("repeats", repeats, 1)
+    warmup = check_int("warmup", warmup, 0)
     for _ in range(warmup):
         fn(*args)
     _sync(args)
@@ -407,7 +367,7 @@ def peak_allocated_bytes(fn: Callable, *args: Any) -> int:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    fn = _callable("fn", fn)
+    fn = check_callable("fn", fn)
     cuda = next((a.device for a in args if isinstance(a, torch.Tensor) and a.device.type == "cuda"), None)
     if cuda is None:
         return _cpu_peak_bytes(fn, args)
@@ -476,12 +436,12 @@ def attention_cost_vs_length(attention: Callable, lengths: Sequence[int], *, d_k
     ----------
     Vaswani et al. (2017), table 1.  Chapter: :ref:`ch-transformers`.
     """
-    attention = _callable("attention", attention)
+    attention = check_callable("attention", attention)
     if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) or not lengths:
         raise ValueError(f"lengths must be a non-empty sequence of ints >= 1, got {lengths!r}")
-    lengths = [_int("lengths[i]", T) for T in lengths]
-    d_k, batch, heads = _int("d_k", d_k), _int("batch", batch), _int("heads", heads)
-    repeats = _int("repeats", repeats)
+    lengths = [check_int(f"lengths[{i}]", T, 1) for i, T in enumerate(lengths)]
+    d_k, batch, heads = check_int("d_k", d_k, 1), check_int("batch", batch, 1), check_int("heads", heads, 1)
+    repeats = check_int("repeats", repeats, 1)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     dev = torch.device("cpu" if device is None else device)
@@ -622,10 +582,9 @@ def sample_dot_products(d_k: int, num_samples: int, *, mean: float = 0.0, std: f
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    d_k = _int("d_k", d_k)
-    num_samples = _int("num_samples", num_samples)
-    if isinstance(std, bool) or not isinstance(std, Real) or not std > 0:
-        raise ValueError(f"std must be a positive real number, got {std!r}")
+    d_k = check_int("d_k", d_k, 1)
+    num_samples = check_int("num_samples", num_samples, 1)
+    std = check_number("std", std, positive=True)
     gen = torch.Generator().manual_seed(seed)
     q = mean + std * torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)   # (N, d)
     k = mean + std * torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)   # (N, d)
@@ -708,11 +667,10 @@ def softmax_saturation(d_k: int, num_keys: int, *, scaled: bool = True, num_samp
     ----------
     Vaswani et al. (2017), section 3.2.1.  Chapter: :ref:`ch-transformers`.
     """
-    d_k = _int("d_k", d_k)
-    n = _int("num_keys", num_keys, minimum=2)
-    num_samples = _int("num_samples", num_samples)
-    if not isinstance(scaled, bool):
-        raise TypeError(f"scaled must be a bool, got {type(scaled).__name__}")
+    d_k = check_int("d_k", d_k, 1)
+    n = check_int("num_keys", num_keys, 2)
+    num_samples = check_int("num_samples", num_samples, 1)
+    check_bool("scaled", scaled)
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)      # (N, d)
     K = torch.randn(num_samples, n, d_k, generator=gen, dtype=torch.float64)   # (N, n, d)
@@ -793,10 +751,9 @@ def attention_scores(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, *,
     ----------
     Vaswani et al. (2017), section 3.5; Su et al. (2024).  Chapter: :ref:`ch-transformers`.
     """
-    x = _tensor("x", x)
-    W_q, W_k = _tensor("W_q", W_q), _tensor("W_k", W_k)
-    if encoding not in _ENCODINGS:
-        raise ValueError(f"encoding must be one of {_ENCODINGS}, got {encoding!r}")
+    x = check_tensor("x", x, 2, floating=True)
+    W_q, W_k = check_tensor("W_q", W_q, 2, floating=True), check_tensor("W_k", W_k, 2, floating=True)
+    check_choice("encoding", encoding, _ENCODINGS)
     T, d = x.shape[-2], x.shape[-1]
     for name, W in (("W_q", W_q), ("W_k", W_k)):
         if W.ndim != 2 or W.shape[0] != d:
@@ -855,7 +812,7 @@ def toeplitz_defect(S: torch.Tensor) -> float:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    S = _tensor("S", S)
+    S = check_tensor("S", S, 2, floating=True)
     M, N = S.shape[-2], S.shape[-1]
     spread = 0.0
     for offset in range(-(M - 1), N):
@@ -898,10 +855,9 @@ def rotary_wavelengths(dim: int, base: float = 10000.0) -> torch.Tensor:
     ----------
     Su et al. (2024); Vaswani et al. (2017), section 3.5.  Chapter: :ref:`ch-transformers`.
     """
-    if isinstance(dim, bool) or not isinstance(dim, Integral) or dim < 2 or dim % 2:
+    if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim must be an even int >= 2, got {dim!r}")
-    if isinstance(base, bool) or not isinstance(base, Real) or not base > 1:
-        raise ValueError(f"base must be a real number > 1, got {base!r}")
+    base = check_number("base", base, interval="(1, inf)")
     # omega_i = base^(-2i/d)
     omega = float(base) ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
     return 2 * math.pi / omega
@@ -911,12 +867,15 @@ def rotary_wavelengths(dim: int, base: float = 10000.0) -> torch.Tensor:
 # Symmetries and dependencies of sequence maps
 # --------------------------------------------------------------------------------------
 
-def _perm(perm: Any, T: int) -> torch.Tensor:
-    if not isinstance(perm, torch.Tensor):
-        perm = torch.as_tensor(perm)
+def _permutation_args(f: Any, x: Any, perm: Any) -> tuple[Callable, torch.Tensor, torch.Tensor]:
+    """``f`` and ``x`` checked, ``perm`` as a permutation of the T rows of ``x`` on its device."""
+    f = check_callable("f", f)
+    x = check_tensor("x", x, 2, floating=True)
+    T = x.shape[-2]
+    perm = torch.as_tensor(perm)
     if perm.shape != (T,) or not torch.equal(perm.sort().values.cpu(), torch.arange(T)):
         raise ValueError(f"perm must be a permutation of 0..{T - 1}, got {perm.tolist()}")
-    return perm
+    return f, x, perm.to(x.device)
 
 
 def permutation_equivariance_gap(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -956,9 +915,7 @@ def permutation_equivariance_gap(f: Callable[[torch.Tensor], torch.Tensor], x: t
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    f = _callable("f", f)
-    x = _tensor("x", x)
-    p = _perm(perm, x.shape[-2]).to(x.device)
+    f, x, p = _permutation_args(f, x, perm)
     return float((f(x[..., p, :]) - f(x)[..., p, :]).detach().abs().max())
 
 
@@ -991,9 +948,7 @@ def permutation_invariance_gap(f: Callable[[torch.Tensor], torch.Tensor], x: tor
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    f = _callable("f", f)
-    x = _tensor("x", x)
-    p = _perm(perm, x.shape[-2]).to(x.device)
+    f, x, p = _permutation_args(f, x, perm)
     return float((f(x[..., p, :]) - f(x)).detach().abs().max())
 
 
@@ -1038,8 +993,8 @@ def jacobian_block_norms(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    f = _callable("f", f)
-    x = _tensor("x", x)
+    f = check_callable("f", f)
+    x = check_tensor("x", x, 2, floating=True)
     if x.ndim != 2:
         raise ValueError(f"x must have shape (T, d), got {tuple(x.shape)}")
     J = torch.autograd.functional.jacobian(f, x)                        # (T, d', T, d)

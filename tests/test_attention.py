@@ -207,7 +207,7 @@ def test_bad_input_is_rejected_with_clear_messages():
         at.attention_weights(Q, Q, torch.ones(2, 2, dtype=torch.int64))
     with pytest.raises(ValueError, match="same number of rows S"):
         at.scaled_dot_product_attention(Q, Q, torch.zeros(3, 1))
-    with pytest.raises(TypeError, match="floating dtype"):
+    with pytest.raises(TypeError, match="Q must have a floating-point dtype"):
         at.scaled_dot_product_attention(Q.long(), Q, Q)
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         at.split_heads(torch.zeros(2, 5), 2)
@@ -220,5 +220,38 @@ def test_bad_input_is_rejected_with_clear_messages():
         at.rotary_embedding(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="positions must be a tensor of shape"):
         at.rotary_embedding(torch.zeros(2, 4), torch.arange(3))
-    with pytest.raises(ValueError, match="L must be an int >= 1"):
+    with pytest.raises(ValueError, match="L must be >= 1"):
         at.causal_mask(0)
+
+
+_W = torch.zeros(4, 4)
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: at.attention_weights(torch.zeros(2, 4), torch.zeros(2, 4), is_causal=v), "is_causal"),
+    (lambda v: at.scaled_dot_product_attention(torch.zeros(2, 4), torch.zeros(2, 4),
+                                               torch.zeros(2, 4), is_causal=v), "is_causal"),
+    (lambda v: at.multi_head_attention(torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4),
+                                       _W, _W, _W, _W, 2, is_causal=v), "is_causal"),
+    (lambda v: at.multi_head_attention(torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4),
+                                       _W, _W, _W, _W, 2, return_weights=v), "return_weights"),
+])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, generator=g).to(dtype)
+    W = torch.randn(4, 4, generator=g).to(dtype)
+    additive = torch.zeros(3, 3, dtype=torch.float64)       # a float64 mask does not promote
+    outs = [at.attention_weights(x, x), at.attention_weights(x, x, additive),
+            at.scaled_dot_product_attention(x, x, x, additive),
+            at.scaled_dot_product_attention(x, x, x, is_causal=True),
+            *at.multi_head_attention(x, x, x, W, W, W, W, 2, return_weights=True),
+            at.split_heads(x, 2), at.merge_heads(at.split_heads(x, 2)), at.rotary_embedding(x)]
+    assert [out.dtype for out in outs] == [dtype] * len(outs)
+    assert at.sinusoidal_positional_encoding(3, 4, dtype=dtype).dtype == dtype

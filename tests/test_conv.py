@@ -15,7 +15,7 @@ import sympy as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dlmath import conv
@@ -416,16 +416,19 @@ def test_symbols_of_unknown_sign_are_accepted_and_bad_numbers_rejected():
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(size=3, kernel=5), ValueError, "kernel 5 .* larger than padded input 3"),
-    (dict(size=0, kernel=1), ValueError, "size must be positive"),
-    (dict(size=5, kernel=0), ValueError, "kernel must be positive"),
-    (dict(size=5, kernel=3, stride=0), ValueError, "stride must be positive"),
-    (dict(size=5, kernel=3, padding=-1), ValueError, "padding must be non-negative"),
-    (dict(size=5, kernel=3, dilation=0), ValueError, "dilation must be positive"),
-    (dict(size=5.0, kernel=3), TypeError, "size must be an int"),
-    (dict(size=5, kernel="3"), TypeError, "kernel must be an int"),
-    (dict(size=5, kernel=True), TypeError, "kernel must be an int"),
-    (dict(size=5, kernel=3, ceil_mode=1), TypeError, "ceil_mode must be a bool"),
+    (dict(size=3, kernel_size=5), ValueError, "kernel 5 .* larger than padded input 3"),
+    (dict(size=0, kernel_size=1), ValueError, "size must be >= 1, got 0"),
+    (dict(size=5, kernel_size=0), ValueError, "kernel_size must be >= 1, got 0"),
+    (dict(size=5, kernel_size=3, stride=0), ValueError, "stride must be >= 1"),
+    (dict(size=5, kernel_size=3, padding=-1), ValueError, "padding must be >= 0"),
+    (dict(size=5, kernel_size=3, dilation=0), ValueError, "dilation must be >= 1"),
+    (dict(size=5.0, kernel_size=3), TypeError, "size must be an int"),
+    (dict(size=5, kernel_size="3"), TypeError, "kernel_size must be an int"),
+    (dict(size=5, kernel_size=True), TypeError, "kernel_size must be an int"),
+    (dict(size=5, kernel_size=3, ceil_mode=1), TypeError, "ceil_mode must be True or False"),
+    (dict(size=5, kernel_size=3, padding="full"), ValueError, "padding must be one of"),
+    (dict(size=5, kernel_size=3, stride=2, padding="same"), ValueError, "strided"),
+    (dict(size=(5, 5), kernel_size=(3, 3, 3)), ValueError, "same number of entries"),
 ])
 def test_conv_output_size_rejects(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -445,25 +448,297 @@ def test_other_functions_reject_bad_input():
         conv.conv_transpose_output_size(4, 3, stride=2, output_padding=2)
     with pytest.raises(ValueError, match="padding 5 is too large"):
         conv.conv_transpose_output_size(2, 3, padding=5)
-    with pytest.raises(ValueError, match="output_padding must be non-negative"):
+    with pytest.raises(ValueError, match="output_padding must be >= 0"):
         conv.conv_transpose_output_size(4, 3, output_padding=-1)
     with pytest.raises(ValueError, match="with stride 1 no padding keeps the size"):
         conv.halving_padding(2, stride=1)
-    with pytest.raises(TypeError, match="asymmetric must be a bool"):
+    with pytest.raises(TypeError, match="asymmetric must be True or False"):
         conv.same_padding(3, asymmetric="yes")
     with pytest.raises(ValueError, match="layers is empty"):
         conv.receptive_field([])
     with pytest.raises(ValueError, match=r"layers\[1\] must be"):
         conv.receptive_field([(3, 1, 1), (3, 1)])
-    with pytest.raises(ValueError, match=r"layers\[1\] stride must be positive"):
+    with pytest.raises(ValueError, match=r"layers\[1\] stride must be >= 1"):
         conv.receptive_field([(3, 1, 1), (3, 0, 1)])
-    with pytest.raises(TypeError, match="layers must be a sequence"):
+    with pytest.raises(TypeError, match="layers must be a torch module or a sequence"):
         conv.receptive_field(3)
     with pytest.raises(ValueError, match="unit must be an int in"):
         conv.unit_input_gradient([(3, 1, 0)], size=5, unit=3)
     with pytest.raises(ValueError, match="weights must be"):
         conv.unit_input_gradient([(3, 1, 0)], size=5, weights="zeros")
     with pytest.raises(ValueError, match="layer must be one of"):
-        conv.torch_output_size("conv3d", 5, 3)
+        conv.torch_output_size("conv4d", 5, 3)
     with pytest.raises(ValueError, match="kernel 3 .* larger than padded input 2"):
         conv.trailing_unread_inputs(2, 3)
+
+
+# ---------------------------------------------------------------------------------------
+# torch's conventions: kernel_size, int-or-tuple per axis, padding="same"/"valid", models
+# ---------------------------------------------------------------------------------------
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+
+
+@st.composite
+def per_axis(draw, values, dims):
+    """One value for every axis (as an int) or a tuple with one per axis, as torch takes them."""
+    if draw(st.booleans()):
+        return draw(values)
+    return tuple(draw(values) for _ in range(dims))
+
+
+@st.composite
+def layer_args(draw, max_size=12):
+    dims = draw(st.integers(1, 3))
+    size = tuple(draw(st.integers(1, max_size)) for _ in range(dims))
+    kw = dict(kernel_size=draw(per_axis(st.integers(1, 4), dims)),
+              stride=draw(per_axis(st.integers(1, 3), dims)),
+              padding=draw(st.one_of(per_axis(st.integers(0, 3), dims),
+                                     st.sampled_from(["same", "valid"]))),
+              dilation=draw(per_axis(st.integers(1, 3), dims)))
+    return dims, size, kw
+
+
+def _module_shape(layer, size):
+    """Spatial output shape of a torch layer on a zero input, or None if torch refuses."""
+    with warnings.catch_warnings():   # torch warns that an even-span "same" pads a copy
+        warnings.simplefilter("ignore", UserWarning)
+        return _shape_or_none(lambda: layer(torch.zeros(1, 1, *size)))
+
+
+@given(layer_args())
+def test_conv_output_size_reads_arguments_as_torch_conv_layers_do(case):
+    dims, size, kw = case
+    try:
+        layer = CONV[dims](1, 1, **kw)
+    except (RuntimeError, ValueError):      # e.g. padding="same" with a stride
+        with pytest.raises(ValueError):
+            conv.conv_output_size(size, **kw)
+        return
+    got = _module_shape(layer, size)
+    ours = _dlmath_or_none(conv.conv_output_size, size, **kw)
+    assert got == ours
+
+
+@given(layer_args(), st.booleans())
+def test_pool_output_size_reads_arguments_as_torch_pool_layers_do(case, ceil_mode):
+    dims, size, kw = case
+    assume(not isinstance(kw["padding"], str))                 # pooling takes ints only
+    got = _module_shape(MAXPOOL[dims](**kw, ceil_mode=ceil_mode), size)
+    assert got == _dlmath_or_none(conv.pool_output_size, size, **kw, ceil_mode=ceil_mode)
+    avg = {k: v for k, v in kw.items() if k != "dilation"}
+    got = _module_shape(AVGPOOL[dims](**avg, ceil_mode=ceil_mode), size)
+    assert got == _dlmath_or_none(conv.pool_output_size, size, **avg, ceil_mode=ceil_mode)
+
+
+@given(layer_args(), st.data())
+def test_conv_transpose_output_size_reads_arguments_as_torch_layers_do(case, data):
+    dims, size, kw = case
+    assume(not isinstance(kw["padding"], str))
+    op = data.draw(per_axis(st.integers(0, 2), dims))
+    try:
+        layer = CONVT[dims](1, 1, **kw, output_padding=op)
+    except (RuntimeError, ValueError):
+        return
+    got = _module_shape(layer, size)
+    if got is not None and 0 in got:   # torch's 2-D/3-D layers return an empty tensor
+        return
+    assert got == _dlmath_or_none(conv.conv_transpose_output_size, size, **kw, output_padding=op)
+
+
+@given(st.integers(1, 3), st.data())
+def test_same_and_halving_padding_per_axis_in_torch_layers(dims, data):
+    k = data.draw(per_axis(st.sampled_from([1, 3, 5]), dims))
+    d = data.draw(per_axis(st.integers(1, 3), dims))
+    size = tuple(data.draw(st.integers(8, 14)) for _ in range(dims))
+    layer = CONV[dims](1, 1, k, padding=conv.same_padding(k, d), dilation=d)
+    assert _module_shape(layer, size) == size
+    assert conv.conv_output_size(size, k, padding="same", dilation=d) == size
+    even = tuple(2 * n for n in size)
+    layer = CONV[dims](1, 1, k, stride=2, padding=conv.halving_padding(k, 2, d), dilation=d)
+    assert _module_shape(layer, even) == size
+
+
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(1, 5), st.integers(1, 5),
+       st.integers(1, 3), st.integers(1, 3), st.sampled_from([0, 1, "valid", "same"]))
+def test_trailing_unread_inputs_per_axis_have_zero_gradient(nh, nw, kh, kw, sh, sw, p):
+    stride = (1, 1) if p == "same" else (sh, sw)
+    pad = {"same": 0, "valid": 0}.get(p, p)
+    assume(p == "same" or min(nh + 2 * pad - kh, nw + 2 * pad - kw) >= 0)
+    assume(pad < min(kh, kw))         # no window entirely in the padding (as above)
+    x = torch.zeros(1, 1, nh, nw, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        y = F.conv2d(x, torch.ones(1, 1, kh, kw, dtype=torch.float64), None, stride, p)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    read_rows = (g[0, 0] != 0).any(dim=1).nonzero().flatten()
+    read_cols = (g[0, 0] != 0).any(dim=0).nonzero().flatten()
+    expected = (nh - 1 - int(read_rows.max()), nw - 1 - int(read_cols.max()))
+    assert conv.trailing_unread_inputs((nh, nw), (kh, kw), stride, p) == expected
+
+
+def test_torch_output_size_takes_3d_layers_and_tuples():
+    for name, layer in [("conv3d", nn.Conv3d(1, 1, (3, 1, 2), (1, 2, 1), "valid")),
+                        ("maxpool3d", nn.MaxPool3d((3, 1, 2), (1, 2, 1))),
+                        ("avgpool3d", nn.AvgPool3d((3, 1, 2), (1, 2, 1)))]:
+        got = _module_shape(layer, (5, 6, 7))
+        assert conv.torch_output_size(name, (5, 6, 7), (3, 1, 2), (1, 2, 1)) == got
+    assert conv.torch_output_size("conv2d", 9, 4, padding="same") == 9
+    assert conv.torch_output_size("conv2d", 9, 4, stride=2, padding="same") is None
+
+
+# --- receptive fields of torch models, against the gradient of the model itself ----------
+
+@st.composite
+def conv_nets(draw, dims=2):
+    """A random stack of convolution, pooling, activation and normalisation layers."""
+    layers, oracle = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["conv", "conv", "max", "avg", "act"]))
+        k = draw(per_axis(st.integers(1, 3), dims))
+        s = draw(per_axis(st.integers(1, 2), dims))
+        if kind == "conv":
+            d = draw(per_axis(st.integers(1, 2), dims))
+            p = draw(st.one_of(per_axis(st.integers(0, 2), dims), st.just("same")))
+            layer = CONV[dims](1, 1, k, 1 if p == "same" else s, p, d, bias=False)
+            oracle.append(layer)
+        elif kind in ("max", "avg"):
+            kk = conv._tuple(k, dims)
+            p = tuple(draw(st.integers(0, n // 2)) for n in kk)
+            layer = (MAXPOOL if kind == "max" else AVGPOOL)[dims](kk, s, p)
+            oracle.append(AVGPOOL[dims](kk, s, p))   # a max pool's window, every input counted
+        else:
+            layer = draw(st.sampled_from([nn.ReLU(), nn.Identity(), nn.Dropout(0.5)]))
+            oracle.append(layer)
+        layers.append(layer)
+    return nn.Sequential(*layers).double(), nn.Sequential(*oracle).double()
+
+
+def _positive(net):
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(p.numel()))
+    return net
+
+
+def _support(net, n, unit):
+    """First and last input index, per axis, whose gradient for output ``unit`` is non-zero."""
+    x = torch.ones(1, 1, *n, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        y = (net.eval() if isinstance(net, nn.Module) else net)(x)
+    (g,) = torch.autograd.grad(y[(0, 0, *unit)], x)
+    nz = (g[0, 0] != 0).nonzero()
+    return tuple((int(nz[:, a].min()), int(nz[:, a].max())) for a in range(len(n)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_nets(), st.data())
+def test_receptive_field_of_a_model_is_the_gradient_support(nets, data):
+    net, oracle = nets
+    oracle.load_state_dict(net.state_dict())
+    _positive(oracle)
+    try:
+        rf = conv.receptive_field(net, (1, 40, 40))
+    except ValueError as err:
+        assert "no convolution or pooling layer" in str(err)
+        assume(False)
+    unit = tuple(-(-p // s) + data.draw(st.integers(0, 1)) for p, s in zip(rf.padding, rf.stride))
+    span = rf.input_span(unit)
+    n = tuple(end + 1 + data.draw(st.integers(0, 2)) for _, end in span)
+    assert _support(oracle, n, unit) == span
+    assert conv.receptive_field(net, (3, 1, *n)) == rf          # with a batch dimension
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 2), st.integers(1, 3),
+       st.integers(1, 2))
+def test_receptive_field_of_branches_is_their_union(ka, kb, da, kc, sc):
+    class TwoPaths(nn.Module):
+        """Two "same" convolutions added: fields of different sizes and offsets."""
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, (ka, kb), padding="same", dilation=(da, 1), bias=False)
+            self.b = nn.Conv2d(1, 1, (kb, ka), padding="same", bias=False)
+            self.c = nn.Conv2d(1, 1, kc, stride=sc, bias=False)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.a(x) + self.b(x)))
+
+    net = _positive(TwoPaths().double())
+    rf = conv.receptive_field(net, (1, 30, 30))
+    unit = tuple(-(-p // s) for p, s in zip(rf.padding, rf.stride))
+    span = rf.input_span(unit)
+    assert _support(net, tuple(end + 3 for _, end in span), unit) == span
+    assert rf.depth == 2 and rf.layer == "c"
+
+
+def test_receptive_field_of_a_model_fx_cannot_record_uses_hooks():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv1d(1, 1, 3, bias=False), nn.Conv1d(1, 1, 2, 2, bias=False)
+            self.pool = nn.MaxPool1d(2)
+
+        def forward(self, x):
+            if x.sum() < 0:                        # data-dependent: torch.fx cannot record it
+                x = -x
+            return self.b(self.pool(self.a(x)))
+
+    rows = conv.receptive_field_per_layer(Branchy(), (1, 30))
+    assert [r.layer for r in rows] == ["a", "pool", "b"]
+    net = _positive(nn.Sequential(nn.Conv1d(1, 1, 3, bias=False), nn.AvgPool1d(2),
+                                  nn.Conv1d(1, 1, 2, 2, bias=False)).double())
+    unit = (2,)
+    assert _support(net, (30,), unit) == rows[-1].input_span(unit)
+
+
+def test_receptive_field_of_a_model_rejects_what_has_none():
+    with pytest.raises(ValueError, match=r"layer '2' \(Conv2d\) reads the output of '0'"):
+        conv.receptive_field(nn.Sequential(nn.Flatten(), nn.Unflatten(1, (1, 4, 4)),
+                                           nn.Conv2d(1, 1, 3)), (1, 4, 4))
+    with pytest.raises(ValueError, match="no convolution or pooling layer"):
+        conv.receptive_field(nn.Sequential(nn.Linear(3, 3)), (3,))
+    with pytest.raises(ValueError, match=r"does not fit a 2-d layer"):
+        conv.receptive_field(nn.Conv2d(1, 1, 3), (10, 10))
+    with pytest.raises(TypeError, match="needs its input_shape"):
+        conv.receptive_field(nn.Conv2d(1, 1, 3))
+    with pytest.raises(TypeError, match="input_shape is for a torch model"):
+        conv.receptive_field([(3, 1, 1)], (1, 10))
+    with pytest.raises(ValueError, match="same number of entries"):
+        conv.receptive_field([((3, 3), 1, (1, 1, 1))])
+
+
+def test_receptive_field_classifier_head_is_left_out():
+    # everything after the last convolution or pooling mixes all positions
+    net = nn.Sequential(nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 10))
+    rf = conv.receptive_field(net, (3, 32, 32))
+    assert rf.layer == "3"
+    first = conv.receptive_field(nn.Sequential(net[0], net[2], net[3]), (3, 32, 32))
+    assert (rf.size, rf.stride, rf.padding) == (first.size, first.stride, first.padding)
+
+
+def test_receptive_field_follows_functional_convolutions_and_poolings():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1, 1, 3, 2, dtype=torch.float64))
+
+        def forward(self, x):
+            x = F.avg_pool2d(x, 2, 1, 1)                       # (k, s, p) = (2, 1, 1)
+            x = F.conv2d(x, self.weight, None, (2, 1), 0, (1, 2))
+            return F.max_pool2d(x, 3, stride=2, dilation=1)
+
+    rf = conv.receptive_field(Functional(), (1, 40, 40))
+    oracle = lambda x: F.avg_pool2d(F.conv2d(F.avg_pool2d(x, 2, 1, 1),   # noqa: E731
+                                             torch.ones(1, 1, 3, 2, dtype=torch.float64),
+                                             None, (2, 1), 0, (1, 2)), 3, 2)
+    unit = (2, 3)
+    assert _support(oracle, (40, 40), unit) == rf.input_span(unit)
+    assert rf.layer == "max_pool2d" and rf.depth == 3

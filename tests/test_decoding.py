@@ -141,7 +141,7 @@ def test_filter_errors():
     for call, match in [(lambda: top_k_filter(z, 0), "k must be >= 1"),
                         (lambda: top_p_filter(z, 0.0), r"p must be in \(0, 1\]"),
                         (lambda: top_p_filter(z, 1.5), r"p must be in \(0, 1\]"),
-                        (lambda: apply_temperature(z, 0.0), "temperature must be positive"),
+                        (lambda: apply_temperature(z, 0.0), "temperature must be > 0"),
                         (lambda: sample_next(z, 1.0), r"shape \(N, V\)")]:
         with pytest.raises(ValueError, match=match):
             call()

@@ -86,7 +86,7 @@ def test_translate_rejects_bad_input():
         eq.translate(torch.zeros(3), 1)
     with pytest.raises(TypeError, match="shift"):
         eq.translate(torch.zeros(3, 3), 1.5)
-    with pytest.raises(ValueError, match="pair"):
+    with pytest.raises(ValueError, match="shift must be an int or a sequence of 2 ints"):
         eq.translate(torch.zeros(3, 3), (1, 2, 3))
 
 
@@ -404,3 +404,22 @@ def test_fourier_translate_moves_a_band_limited_cosine(n, k, t, phase):
     cosine = lambda s: torch.cos(2 * torch.pi * k * (j - s) / n + phase)  # noqa: E731
     moved = eq.fourier_translate(cosine(0.0)[None, :], (0.0, t))[0]
     assert torch.allclose(moved, cosine(t), atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    x = torch.arange(32.0).reshape(2, 1, 4, 4).to(dtype)
+    perm = eq.pixel_permutation(16)
+    outs = [eq.translate(x, 1), eq.translate(x, (1, -1), "zeros"),
+            eq.equivariance_error(lambda z: 2 * z, x, 1), eq.fourier_translate(x, 0.5),
+            eq.pool2d_circular(x, 2), eq.pool2d_circular(x, 2, op="avg"),
+            eq.antialiased_max_pool2d(x), eq.permute_pixels(x, perm)]
+    assert [out.dtype for out in outs] == [dtype] * len(outs)
+    assert eq.fourier_translate(torch.arange(4).reshape(2, 2), 1).dtype == torch.float64
+
+
+def test_impulses_in_the_dtype_of_the_model():
+    pool = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.MaxPool2d(2))   # float32 weights
+    nn.init.ones_(pool[0].weight)
+    m = eq.impulse_shift_invariance(pool, (2, 4), (0, 1), dtype=torch.float32)
+    assert m.int().tolist() == [[1, 0, 1, 0], [1, 0, 1, 0]]

@@ -134,7 +134,8 @@ def test_validate_type_errors():
     ([(0, 1), (0, 1)], 2, {"directed": True}, ValueError, "repeats edge"),
     ([(1, 1)], 2, {}, ValueError, "self-loop"),
     ([(0, 1)], 2, {"weights": [1, 2]}, ValueError, "one entry per edge"),
-    ([(0, 1)], 2, {"weights": [0.0]}, ValueError, "positive and finite"),
+    ([(0, 1)], 2, {"weights": [0.0]}, ValueError, r"weights\[0\] must be > 0, got 0.0"),
+    ([(0, 1)], 2, {"weights": [float("inf")]}, ValueError, r"weights\[0\] must be a finite"),
     ([(0, 1.5)], 2, {}, TypeError, "pair of ints"),
     ([(0, 1)], 0, {}, ValueError, "num_nodes must be >= 1"),
 ])
@@ -313,7 +314,7 @@ def test_stability_limit(G):
 
 def test_smoothing_errors():
     A = [[0, 1], [1, 0]]
-    with pytest.raises(ValueError, match="alpha must be a finite non-negative"):
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
         g.laplacian_smoothing([1.0, 0.0], A, alpha=-0.1)
     with pytest.raises(ValueError, match=r"shape \(n,\) or \(n, c\) with n = 2"):
         g.laplacian_smoothing([1.0, 0.0, 0.0], A, alpha=0.1)
@@ -337,3 +338,89 @@ def test_gcn_adjacency_is_identity_minus_normalized_laplacian_with_loops(G):
 def test_gcn_adjacency_rejects_self_loops():
     with pytest.raises(ValueError, match="self-loop"):
         g.gcn_normalized_adjacency([[1, 1], [1, 0]])
+
+
+# --- argument types: flags, networkx graphs, dtypes -----------------------------------------------
+
+P3 = [[0, 1, 0], [1, 0, 1], [0, 1, 0]]                    # the path 0 - 1 - 2
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: g.adjacency_problems(P3, directed=v), "directed"),
+    (lambda v: g.adjacency_problems(P3, self_loops=v), "self_loops"),
+    (lambda v: g.adjacency_problems(P3, weighted=v), "weighted"),
+    (lambda v: g.validate_adjacency(P3, directed=v), "directed"),
+    (lambda v: g.adjacency_matrix([(0, 1)], 2, directed=v), "directed"),
+    (lambda v: g.adjacency_matrix([(0, 1)], 2, self_loops=v), "self_loops"),
+    (lambda v: g.edge_list(P3, directed=v), "directed"),
+    (lambda v: g.degree_matrix(P3, directed=v), "directed"),
+    (lambda v: g.degree_matrix(P3, self_loops=v), "self_loops"),
+    (lambda v: g.laplacian(P3, self_loops=v), "self_loops"),
+])
+@pytest.mark.parametrize("value", ["False", 0, 1, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)
+
+
+@pytest.mark.parametrize("make, directed", [(nx.Graph, False), (nx.DiGraph, True)])
+def test_networkx_graph_in_its_node_order(make, directed):
+    G = make()
+    G.add_nodes_from(["c", "a", "b"])                          # node order c, a, b
+    G.add_edge("c", "a", weight=2.5)
+    G.add_edge("a", "b")
+    expected = nx.to_numpy_array(G, weight="weight")          # the same node order
+    np.testing.assert_array_equal(g.validate_adjacency(G, directed=directed, weighted=True).numpy(),
+                                  expected)
+    np.testing.assert_array_equal(g.walk_counts(G, 2).numpy(), expected @ expected)
+    np.testing.assert_array_equal(np.array(g.walk_counts_sym(G, 1).tolist(), dtype=float),
+                                  expected)
+    assert g.edge_list(G, directed=directed) == ([(0, 1), (1, 2)])
+
+
+def test_networkx_graph_everywhere_a_matrix_is_taken():
+    G = nx.karate_club_graph()
+    A = torch.as_tensor(nx.to_numpy_array(G, weight=None))
+    H = nx.Graph()                                             # the same graph without weights
+    H.add_nodes_from(G)
+    H.add_edges_from(G.edges())
+    assert torch.equal(g.laplacian(H, "sym"), g.laplacian(A, "sym"))
+    assert torch.equal(g.gcn_normalized_adjacency(H), g.gcn_normalized_adjacency(A))
+    assert g.num_components_spectral(H) == 1
+    assert g.smoothing_stability_limit(H) == g.smoothing_stability_limit(A)
+    x = torch.arange(34, dtype=torch.float64)
+    assert torch.equal(g.dirichlet_energy(x, H), g.dirichlet_energy(x, A))
+
+
+def test_networkx_multigraph_is_refused():
+    with pytest.raises(TypeError, match="multigraph"):
+        g.validate_adjacency(nx.MultiGraph([(0, 1)]))
+
+
+def test_nested_lists_and_edge_tensors():
+    assert torch.equal(g.laplacian(P3), g.laplacian(torch.tensor(P3)))
+    edges = torch.tensor([[0, 1], [1, 2]])
+    assert torch.equal(g.adjacency_matrix(edges, 3), g.laplacian(P3).diag().diag() - g.laplacian(P3))
+    assert torch.equal(g.adjacency_matrix(np.array([[0, 1], [1, 2]]), np.int64(3)),
+                       g.adjacency_matrix([(0, 1), (1, 2)], 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    A = torch.tensor(P3, dtype=dtype)
+    x = torch.tensor([1.0, 3.0, 0.0], dtype=dtype)
+    outs = [g.validate_adjacency(A), g.walk_counts(A, 2), g.degree_matrix(A), g.laplacian(A),
+            g.laplacian(A, "sym"), g.laplacian(A, "rw"), g.gcn_normalized_adjacency(A),
+            g.dirichlet_energy(x, A), g.laplacian_smoothing(x, A, 0.25),
+            *g.undirected_repairs(A)]
+    assert all(out.dtype == dtype and out.device == A.device for out in outs)
+    assert float(g.dirichlet_energy(x, A)) == 13.0
+    assert g.num_components_spectral(A) == 1
+    assert g.smoothing_stability_limit(A) == pytest.approx(2 / 3)
+
+
+def test_lists_and_int_tensors_give_float64():
+    assert g.laplacian(P3).dtype == torch.float64
+    assert g.laplacian(torch.tensor(P3)).dtype == torch.float64
+    # a float32 signal on a list adjacency: the tensor argument decides
+    assert g.laplacian_smoothing(torch.ones(3), P3, 0.1).dtype == torch.float32

@@ -230,9 +230,9 @@ def test_theorem_5_bounds_hold_where_its_conditions_hold(seed, N, D):
 
 def test_bad_input_is_rejected_with_clear_messages():
     X = torch.eye(3, dtype=F64)
-    with pytest.raises(ValueError, match="beta must be positive"):
+    with pytest.raises(ValueError, match="beta must be > 0"):
         hf.energy(X, X[0], 0.0)
-    with pytest.raises(TypeError, match="beta must be a positive real"):
+    with pytest.raises(TypeError, match="beta must be a number"):
         hf.update(X, X[0], "1")
     with pytest.raises(ValueError, match=r"q must have shape \(\.\.\., D\) with D = 3"):
         hf.energy_grad(X, torch.zeros(4, dtype=F64), 1.0)
@@ -242,11 +242,22 @@ def test_bad_input_is_rejected_with_clear_messages():
         hf.energy(torch.eye(3, dtype=torch.int64), X[0], 1.0)
     with pytest.raises(ValueError, match="at least 2 patterns"):
         hf.separation(X[:1])
-    with pytest.raises(ValueError, match="index must be in"):
+    with pytest.raises(ValueError, match=r"index must be in \[0, 2\], got 3"):
         hf.retrieval_error(X, X[0], 1.0, 3)
     with pytest.raises(ValueError, match="max_steps"):
         hf.retrieve(X, X[0], 1.0, max_steps=0)
-    with pytest.raises(ValueError, match="N must be an int >= 2"):
+    with pytest.raises(ValueError, match="N must be >= 2"):
         hf.separation_threshold(1, 1.0, 1.0)
     with pytest.raises(ValueError, match="N must be >= 1"):
         hf.energy_sym(0, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.5]], dtype=dtype)
+    q = torch.tensor([0.8, 0.1], dtype=dtype)
+    outs = [*hf.energy_split(X, q, 2.0), hf.energy(X, q, 2.0), hf.energy_grad(X, q, 2.0),
+            hf.energy_hessian(X, q, 2.0), hf.energy_majorizer(X, q, q, 2.0), hf.update(X, q, 2.0),
+            hf.retrieve(X, q, 2.0).states, hf.separation(X), hf.retrieval_error(X, q, 2.0, 0),
+            hf.retrieval_error_bound(X, q, 2.0, 0, fixed_point=q)]
+    assert [out.dtype for out in outs] == [dtype] * len(outs)

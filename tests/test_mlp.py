@@ -235,7 +235,7 @@ def test_untrained_network_has_loss_near_ln_k():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: mlp.init_mlp(0, 2, 2), ValueError, "n_x must be >= 1"),
-    (lambda: mlp.init_mlp(2, 2, 2, std=-1.0), ValueError, "std must be a positive"),
+    (lambda: mlp.init_mlp(2, 2, 2, std=-1.0), ValueError, "std must be > 0"),
     (lambda: mlp.mlp_forward({"W_h": torch.zeros(2, 2)}, torch.zeros(1, 2)), ValueError, "keys"),
     (lambda: mlp.mlp_forward(mlp.init_mlp(2, 3, 2), torch.zeros(4, 3, dtype=torch.float64)),
      ValueError, r"shape \(B, 2\)"),
@@ -247,11 +247,11 @@ def test_untrained_network_has_loss_near_ln_k():
                           torch.tensor([0, 1])), ValueError, "4 rows"),
     (lambda: mlp.mlp_backward(mlp.init_mlp(2, 3, 2), torch.zeros(1, 2, dtype=torch.float64),
                               torch.tensor([0]), loss="l1"), ValueError, "loss must be one of"),
-    (lambda: mlp.mlp_loss_sym(1, 1, 2, target=2), ValueError, r"target must lie in \[0, 1\]"),
+    (lambda: mlp.mlp_loss_sym(1, 1, 2, target=2), ValueError, r"target must be in \[0, 1\]"),
     (lambda: mlp.train_mlp(torch.zeros(3, 2, dtype=torch.float64), torch.tensor([0, 1, 0]), batch_size=4),
      ValueError, "larger than the number of examples 3"),
     (lambda: mlp.train_mlp(torch.zeros(3, 2, dtype=torch.float64), torch.tensor([0, 1, 0]), lr=0),
-     ValueError, "lr must be a positive"),
+     ValueError, "lr must be > 0"),
     (lambda: mlp.train_mlp(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3)), TypeError,
      "integer class indices"),
     (lambda: mlp.train_mlp(torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1, 0])), ValueError,

@@ -142,25 +142,34 @@ def test_a_single_kernel_size_with_dims_is_what_torch_layers_mean(cls, dims):
     assert P.conv_params(3, 8, (5,) * dims, dims=dims) == numel(cls(3, 8, 5))
 
 
-def test_a_single_kernel_size_without_dims_is_refused():
-    # nn.Conv1d(3, 32, 3) has 320 parameters and nn.Conv2d(3, 32, 3) has 896
-    with pytest.raises(TypeError, match=r"kernel_size=3 is ambiguous.*\(3, 3\).*dims"):
-        P.conv_params(3, 32, 3)
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 5), st.booleans())
+def test_a_single_kernel_size_counts_conv2d_as_torch_does(cin, cout, k, bias):
+    # nn.Conv2d(3, 32, 3) reads one kernel size as (3, 3); so does conv_params by default
+    assert P.conv_params(cin, cout, k, bias=bias) == numel(nn.Conv2d(cin, cout, k, bias=bias))
+
+
+@pytest.mark.parametrize("cls", [nn.Conv1d, nn.Conv2d, nn.Conv3d,
+                                 nn.ConvTranspose1d, nn.ConvTranspose3d])
+def test_a_kernel_size_tuple_gives_its_dimension(cls):
+    layer = cls(4, 6, 3, groups=2)
+    assert P.conv_params(4, 6, layer.kernel_size, groups=2) == numel(layer)
 
 
 @pytest.mark.parametrize("call, message", [
     (lambda: P.conv_params(3, 32, (5, 5), groups=2), "not divisible by groups"),
-    (lambda: P.conv_params(0, 32, (3,)), "in_channels must be an integer >= 1"),
+    (lambda: P.conv_params(0, 32, (3,)), "in_channels must be >= 1, got 0"),
     (lambda: P.conv_params(3, 32, (3, 3), dims=3), r"kernel_size must have dims=3 entries"),
-    (lambda: P.conv_params(3, 32, 3, dims=0), "dims must be a positive int"),
-    (lambda: P.conv_params(3, 32, 3, dims=True), "dims must be a positive int"),
+    (lambda: P.conv_params(3, 32, 3, dims=0), "dims must be >= 1"),
+    (lambda: P.conv_params(3, 32, 3, dims=True), "dims must be an int"),
+    (lambda: P.conv_params(3, 32, 3, bias=1), "bias must be True or False"),
+    (lambda: P.conv_params(3, 32, 3, groups=0), "groups must be >= 1"),
     (lambda: P.conv_params(3, 32, ()), "kernel_size must have at least one entry"),
     (lambda: P.linear_params(2.5, 3), "in_features must be an int or a sympy expression"),
     (lambda: P.rnn_params(3, 4, mode="LSTMx"), "mode must be one of"),
     (lambda: P.rnn_params(3, 4, mode="GRU", proj_size=2), "proj_size is only defined"),
-    (lambda: P.rnn_params(3, 4, num_layers=0), "num_layers must be a positive int"),
+    (lambda: P.rnn_params(3, 4, num_layers=0), "num_layers must be >= 1"),
     (lambda: P.attention_params(10, num_heads=3), "not divisible by num_heads"),
-    (lambda: P.batchnorm_params(4, affine=1), "affine must be a bool"),
+    (lambda: P.batchnorm_params(4, affine=1), "affine must be True or False"),
 ])
 def test_formula_errors(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -486,51 +495,145 @@ def test_errors_name_the_culprit():
         def forward(self, x):
             return torch.sin(x)
 
+    n = sp.Symbol("n", integer=True, positive=True)   # a symbolic size needs the fx trace
     with pytest.raises(ValueError, match=r"operation torch.sin \(called in module 'act'\)"):
-        P.trace_shapes(nn.Sequential(OrderedDict(fc=nn.Linear(2, 2), act=Sine())), (2,))
+        P.trace_shapes(nn.Sequential(OrderedDict(fc=nn.Linear(2, 2), act=Sine())), (n, 2))
 
     class Branchy(nn.Module):
         def forward(self, x):
             return x if x.sum() > 0 else -x
 
     with pytest.raises(ValueError, match="torch.fx cannot record"):
-        P.trace_shapes(Branchy(), (2,))
+        P.trace_shapes(Branchy(), (n,))
+    with pytest.raises(ValueError, match=r"Bilinear.*a forward pass .* failed too"):
+        P.trace_shapes(nn.Sequential(nn.Linear(4, 2), nn.Bilinear(2, 2, 1)), (4,))
     with pytest.raises(ValueError, match="integer=True, positive=True"):
         P.trace_shapes(nn.Linear(2, 2), (sp.Symbol("n"),))
     with pytest.raises(TypeError, match="input_shape must be"):
         P.trace_shapes(nn.Linear(2, 2), "2")
-    with pytest.raises(TypeError, match="adapt must be a bool"):
+    with pytest.raises(TypeError, match="adapt must be True or False"):
         P.trace_shapes(nn.Linear(2, 2), (2,), adapt=None)
 
 
 # --------------------------------------------------------------------------------------
-# Rendering
+# Rendering: the trace's own tables
 # --------------------------------------------------------------------------------------
 
-def test_format_trace_markdown_and_html():
+def test_trace_as_markdown_and_html():
     net = nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
-    md = P.format_trace(P.trace_shapes(net, (3, 32, 32)))
+    md = P.trace_shapes(net, (3, 32, 32)).to_markdown()
     lines = md.splitlines()
     assert lines[0] == "| layer | type | output shape | parameters |"
     assert len(lines) == 2 + 1 + 5 + 1                  # header, rule, input, 5 layers, total
     assert r"$32 \cdot 3 \cdot 5 \cdot 5 + 32 = 2{,}432$" in md
     assert "$32 \\times 16 \\times 16$" in md
-    short = P.format_trace(P.trace_shapes(net, (3, H, W)), param_free=False, formula=False)
+    short = P.trace_shapes(net, (3, H, W)).to_markdown(param_free=False, formula=False)
     assert len(short.splitlines()) == 2 + 1 + 2 + 1
     assert r"\left\lfloor{\frac{H}{2}}\right\rfloor" in short
     html = P.trace_shapes(net, (3, 32, 32)).to_html()
     assert html.startswith('<table class="mathjax_process">')
     assert r"\(32 \cdot 3 \cdot 5 \cdot 5 + 32 = 2{,}432\)" in html
     assert html.count("<tr>") == 1 + 1 + 5 + 1
+    trace = P.trace_shapes(net, (3, 32, 32))
+    assert trace._repr_markdown_() == md
 
 
-def test_format_table_errors_and_latex():
-    with pytest.raises(ValueError, match="row 0 has 1 cells"):
-        P.format_table(["a", "b"], [["x"]])
-    with pytest.raises(ValueError, match="fmt must be"):
-        P.format_table(["a"], [["x"]], fmt="latex")
-    with pytest.raises(ValueError, match="align must have"):
-        P.format_table(["a"], [["x"]], align="lr")
-    assert P.size_latex(sp.Abs(H - 3) + 12345) .count("|") == 0
-    assert "12{,}345" in P.size_latex(sp.Abs(H - 3) + 12345)
+def test_str_of_a_trace_is_a_plain_text_table():
+    net = nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
+    net[0].weight.requires_grad_(False)
+    text = str(P.trace_shapes(net, (3, 32, 32)))
+    lines = text.splitlines()
+    assert lines[0].split() == ["layer", "type", "output", "shape", "parameters"]
+    assert set(lines[1]) <= {"-", " "}
+    assert "$" not in text and "`" not in text and "|" not in text and "\\" not in text
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert rows["input"].split()[1:] == ["3", "x", "32", "x", "32"]
+    assert rows["0"].split()[-1] == f"{numel(net[0]):,}"
+    assert rows["total"].split()[-1] == f"{numel(net):,}"
+    assert rows["trainable"].split()[-1] == f"{numel(net) - net[0].weight.numel():,}"
+    counts = [line for line in lines[2:] if line.split()[-1][0].isdigit()
+              and not line.startswith("input")]
+    assert {len(line) for line in counts} == {len(lines[0])}  # right-aligned under the header
+    sym = str(P.trace_shapes(net[:4], (3, H, W)))
+    assert "32*floor(H/2)*floor(W/2)" in sym
+
+
+# --------------------------------------------------------------------------------------
+# Input shapes with a batch; modules the symbolic trace cannot follow
+# --------------------------------------------------------------------------------------
+
+@given(conv_stacks(dims=2), st.integers(1, 4))
+def test_a_batched_input_shape_traces_like_one_example(case, batch):
+    layers, shape = case
+    net = nn.Sequential(*layers)
+    assume(isinstance(layers[0], (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d,
+                                  nn.AdaptiveAvgPool2d, nn.BatchNorm2d)))
+    trace = check_against_torch(net, shape)
+    assume(trace is not None)
+    batched = P.trace_shapes(net, (batch, *shape))
+    assert batched.input_shape == shape
+    assert [r.output_shape for r in batched.rows] == [r.output_shape for r in trace.rows]
+    sym = P.trace_shapes(net, (batch, shape[0], H, W))
+    assert sym.subs({H: shape[1], W: shape[2]}).output_shape == trace.output_shape
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.booleans(),
+       st.sampled_from(["relu", "gelu"]))
+def test_transformer_layers_are_traced_by_a_forward_pass(heads, head_dim, seq, norm_first, act):
+    e = heads * head_dim
+    enc = nn.TransformerEncoderLayer(e, heads, dim_feedforward=2 * e, activation=act,
+                                     norm_first=norm_first, batch_first=True)
+    trace = check_against_torch(enc, (seq, e))
+    assert trace.method == "forward" and trace.output_shape == (seq, e)
+    assert trace.row("self_attn").params == numel(enc.self_attn)
+    assert P.count_params(enc) == numel(enc) == trace.trainable_params
+
+
+def test_forward_trace_of_a_whole_model_with_embeddings_and_a_custom_layer():
+    class Sine(nn.Module):
+        def forward(self, x):
+            return torch.sin(x)
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(20, 8)
+            self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16,
+                                                                        batch_first=True), 2,
+                                             enable_nested_tensor=False)
+            self.act = Sine()
+            self.head = nn.Linear(8, 3)
+            self.scale = nn.Parameter(torch.ones(3))
+
+        def forward(self, tokens):
+            return self.head(self.act(self.enc(self.emb(tokens))))[:, 0] * self.scale
+
+    net = Classifier()
+    trace = check_against_torch(net, (7,), dtype=torch.long)
+    assert trace.method == "forward" and trace.output_shape == (3,)
+    assert trace.row("Classifier").params == 3             # its own parameter, scale
+    assert trace.row("enc.layers.1.linear2").output_shape == (7, 8)
+
+
+def test_forward_trace_leaves_the_module_as_it_was():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x)) if x.sum() >= 0 else x
+
+    net = Branchy().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    trace = P.trace_shapes(net, (1, 3, 10, 10))       # the batch is found by the forward pass
+    assert trace.method == "forward" and trace.input_shape == (3, 10, 10)
+    assert trace.output_shape == (4, 8, 8) and trace.total_params == numel(net)
+    assert net.training and all(m.training for m in net.modules())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="torch.fx cannot record"):
+        P.trace_shapes(net, (3, H, W))

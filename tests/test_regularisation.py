@@ -99,13 +99,13 @@ def test_the_two_forms_define_the_same_networks(p, seed):
 
 def test_dropout_errors():
     x = torch.ones(3)
-    with pytest.raises(ValueError, match="p .* must be a number in"):
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.0"):
         reg.inverted_dropout(x, 1.0)
     with pytest.raises(ValueError, match="mask has shape"):
         reg.inverted_dropout(x, 0.5, mask=torch.ones(2, dtype=torch.bool))
     with pytest.raises(TypeError, match="mask must be a bool tensor"):
         reg.weight_scaling_dropout(x, 0.5, mask=torch.ones(3))
-    with pytest.raises(TypeError, match="training must be a bool"):
+    with pytest.raises(TypeError, match="training must be True or False"):
         reg.inverted_dropout(x, 0.5, training=1)
 
 
@@ -205,7 +205,7 @@ def test_momentum_errors():
         reg.quadratic_gd_trajectory([[1.0, 0.0]], [1.0], 0.1)
     with pytest.raises(ValueError, match="hessian must be symmetric"):
         reg.quadratic_gd_trajectory([[1.0, 1.0], [0.0, 1.0]], [1.0, 1.0], 0.1)
-    with pytest.raises(ValueError, match="momentum must be a number in"):
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
         reg.momentum_rate(1.0, 0.1, momentum=1.0)
     with pytest.raises(ValueError, match="nesterov needs momentum"):
         reg.quadratic_gd_trajectory(np.eye(2), [1.0, 1.0], 0.1, nesterov=True)
@@ -293,3 +293,29 @@ def test_class_accuracy_errors():
         reg.class_accuracy(torch.tensor([0]), torch.tensor([3]), 3)
     with pytest.raises(ValueError, match="must be \\(N,\\)"):
         reg.class_accuracy(torch.tensor([0, 1]), torch.tensor([0]), 3)
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: reg.inverted_dropout(torch.ones(3), 0.5, training=v), "training"),
+    (lambda v: reg.weight_scaling_dropout(torch.ones(3), 0.5, training=v), "training"),
+    (lambda v: reg.quadratic_gd_trajectory(np.eye(2), [1.0, 1.0], 0.1, 0.5, nesterov=v), "nesterov"),
+    (lambda v: reg.momentum_rate(1.0, 0.1, 0.5, nesterov=v), "nesterov"),
+])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    x = torch.arange(12.0).reshape(3, 2, 2).to(dtype)                 # (N, C, ...)
+    mask = torch.tensor([True, False]).expand(3, 2, 2).clone()
+    mean, std = reg.channel_statistics(x)
+    outs = [reg.inverted_dropout(x, 0.5, mask=mask), reg.weight_scaling_dropout(x, 0.5, mask=mask),
+            reg.weight_scaling_dropout(x, 0.5, training=False), mean, std,
+            reg.normalise(x, mean, std),
+            reg.normalise(x, mean.double(), std.double()),              # float64 statistics
+            reg.normalise(x, [5.0, 6.0], [1.0, 2.0])]                   # statistics as lists
+    assert [out.dtype for out in outs] == [dtype] * len(outs)
+    assert reg.class_accuracy(torch.tensor([0, 1]), torch.tensor([0, 0]), 2).tolist()[0] == 0.5

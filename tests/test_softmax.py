@@ -185,10 +185,11 @@ def test_is_psd_batched_and_exact():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: sm.softmax(torch.tensor([1, 2])), TypeError, "floating-point"),
-    (lambda: sm.softmax(torch.zeros(3), dim=1), ValueError, "dim must be an int in"),
+    (lambda: sm.softmax(torch.zeros(3), dim=1), ValueError, r"dim must be in \[-1, 0\], got 1"),
+    (lambda: sm.softmax(torch.zeros(3), dim=0.0), TypeError, "dim must be an int"),
     (lambda: sm.logsumexp(torch.zeros(2, 0)), ValueError, "at least one entry"),
     (lambda: sm.softmax("abc"), TypeError, "z must be a tensor"),
-    (lambda: sm.softmax_sym(0), ValueError, "n must be a positive int"),
+    (lambda: sm.softmax_sym(0), ValueError, "n must be >= 1"),
     (lambda: sm.softmax_jacobian_sym(2, in_terms_of="q"), ValueError, "in_terms_of"),
     (lambda: sm.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError, r"in \[0, 2\]"),
     (lambda: sm.cross_entropy(torch.zeros(2, 3), torch.tensor([0])), ValueError, "must have shape"),
@@ -204,3 +205,20 @@ def test_is_psd_batched_and_exact():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_keepdim_must_be_bool(value):
+    with pytest.raises(TypeError, match="keepdim must be True or False"):
+        sm.logsumexp(torch.zeros(2, 3), keepdim=value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensors_keep_their_dtype(dtype):
+    z = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]], dtype=dtype)
+    y = torch.tensor([2, 0])
+    outs = [sm.softmax(z), sm.log_softmax(z), sm.logsumexp(z), sm.softmax_jacobian(z),
+            sm.cross_entropy(z, y), sm.cross_entropy_grad(z, y),
+            sm.cross_entropy(z, sm.softmax(z))]
+    assert [out.dtype for out in outs] == [dtype] * len(outs)
+    assert sm.softmax([[1.0, 2.0]]).dtype == torch.float64        # lists are read as float64

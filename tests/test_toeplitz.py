@@ -4,7 +4,9 @@ autograd, and impulse responses (the columns of M are the responses to unit imag
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
+import warnings
 
 import numpy as np
 import pytest
@@ -414,3 +416,220 @@ def test_bad_input_elsewhere():
         conv_matrix_entry(0, 0, (1, 4, 4), (1, 2, 3, 3))
     with pytest.raises(ValueError, match="order"):
         conv_matrix_entry_sym("diagonal")
+
+
+# --- the sparse construction against the dense one ------------------------------------------
+
+
+def _grid_cases():
+    """A fixed grid: channels, sizes, kernels, strides, paddings, dilations, every mode."""
+    for (c_out, shape), kernel, stride, padding, dilation, mode in itertools.product(
+            [(1, (1, 6, 7)), (2, (3, 5, 4))], [(1, 1), (3, 2), (4, 3)], [(1, 1), (2, 3)],
+            [(0, 0), (2, 1), (3, 3)], [(1, 1), (2, 1)], PADDING_MODES):
+        _, h, w = shape
+        if (h + 2 * padding[0] < dilation[0] * (kernel[0] - 1) + 1
+                or w + 2 * padding[1] < dilation[1] * (kernel[1] - 1) + 1):
+            continue
+        if mode == "reflect" and (padding[0] >= h or padding[1] >= w):
+            continue
+        if mode == "circular" and (padding[0] > h or padding[1] > w):
+            continue
+        yield dict(c_out=c_out, shape=shape, kernel=kernel, stride=stride, padding=padding,
+                   dilation=dilation, mode=mode)
+
+
+def test_sparse_equals_dense_on_a_grid():
+    cases = list(_grid_cases())
+    assert len(cases) > 250
+    for k, case in enumerate(cases):
+        w = _weight(case, k)
+        for order in ORDERS:
+            dense = _build(w, case, order)
+            coo, csr = _build(w, case, order, "coo"), _build(w, case, order, "csr")
+            assert coo.is_coalesced() and coo.shape == csr.shape == dense.shape
+            if case["mode"] == "zeros":  # every entry is one weight: exactly equal
+                assert torch.equal(coo.to_dense(), dense), (case, order)
+                assert torch.equal(csr.to_dense(), dense), (case, order)
+                assert coo._nnz() == int((dense != 0).sum())  # no explicit zeros stored
+            else:  # where taps meet, the sums run in another order
+                assert_near(coo.to_dense(), dense)
+                assert_near(csr.to_dense(), dense)
+            ref = coo.to_sparse_csr()
+            assert torch.equal(csr.crow_indices(), ref.crow_indices())
+            assert torch.equal(csr.col_indices(), ref.col_indices())
+            assert torch.equal(csr.values(), ref.values())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("sparse", ["coo", "csr"])
+def test_sparse_keeps_the_dtype(dtype, sparse):
+    w = torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(1)).to(dtype)
+    M = conv_matrix(w, (3, 6, 5), stride=(1, 2), padding=1, sparse=sparse)
+    assert M.dtype == dtype
+    assert torch.equal(M.to_dense(), conv_matrix(w, (3, 6, 5), stride=(1, 2), padding=1))
+
+
+def test_sparse_matrix_is_differentiable_in_the_weight():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 3, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    x = torch.randn(1, 3, 5, 6, dtype=torch.float64, generator=g)
+    M = conv_matrix(w, (3, 5, 6), stride=(2, 1), padding=1, sparse=True)
+    assert M.requires_grad
+    torch.sparse.mm(M, vec(x[0])[:, None]).square().sum().backward()
+    ours, w.grad = w.grad.clone(), None
+    F.conv2d(x, w, stride=(2, 1), padding=1).square().sum().backward()
+    assert_near(ours, w.grad)
+    with torch.no_grad():
+        assert not conv_matrix(w, (3, 5, 6), padding=1, sparse=True).requires_grad
+
+
+def test_sparse_matrix_with_no_non_zeros():
+    # stride 2 over a padded 1x1 image: no output position reads the pixel
+    w = torch.ones(1, 1, 1, 1)
+    for sparse in ("coo", "csr"):
+        M = conv_matrix(w, (1, 1, 1), stride=2, padding=3, sparse=sparse)
+        assert M.shape == (16, 1) and M._nnz() == 0
+        assert torch.equal(M.to_dense(), conv_matrix(w, (1, 1, 1), stride=2, padding=3))
+
+
+# --- a layer in, its affine map out: against the layer's own forward ---------------------
+
+
+@st.composite
+def conv_layers(draw):
+    """A random nn.Conv2d (groups, bias, stride, padding or "same"/"valid", dilation, mode)
+    and an input shape it accepts."""
+    g = draw(st.integers(1, 3))
+    c_in, c_out = g * draw(st.integers(1, 2)), g * draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]), st.integers(0, 2),
+                             st.tuples(st.integers(0, 2), st.integers(0, 2))))
+    stride = 1 if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    mode = draw(st.sampled_from(PADDING_MODES))
+    layer = torch.nn.Conv2d(c_in, c_out, k, stride, padding, d, g, draw(st.booleans()), mode)
+    shape = (c_in, draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    return layer.double(), shape
+
+
+def _layer_out(layer, x):
+    """The layer's output, or None where torch refuses the input (too small, reflect...)."""
+    try:
+        with warnings.catch_warnings():   # torch warns that an even-span "same" pads a copy
+            warnings.simplefilter("ignore", UserWarning)
+            return layer(x)
+    except (RuntimeError, ValueError, NotImplementedError):
+        return None
+
+
+@given(case=conv_layers(), order=st.sampled_from(ORDERS),
+       sparse=st.sampled_from([False, "coo", "csr"]), seed=st.integers(0, 2**16))
+def test_conv_matrix_of_a_layer_is_its_affine_map(case, order, sparse, seed):
+    layer, shape = case
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, *shape, dtype=torch.float64, generator=gen)  # (B, C, H, W)
+    z = _layer_out(layer, x)
+    assume(z is not None)
+    M, b = conv_matrix(layer, shape, order=order, sparse=sparse)
+    assert M.shape == (z[0].numel(), x[0].numel()) and b.shape == (z[0].numel(),)
+    assert M.is_sparse == (sparse == "coo") and M.is_sparse_csr == (sparse == "csr")
+    with torch.no_grad():
+        got = (M @ vec(x, order).T).T + b  # (B, C_out*H'*W')
+        assert_near(got, vec(z, order))
+    if layer.bias is None:
+        assert not b.any()
+
+
+@given(case=conv_layers(), seed=st.integers(0, 2**16))
+def test_conv_matrix_with_groups_matches_functional_conv2d(case, seed):
+    layer, shape = case
+    assume(layer.padding_mode == "zeros")
+    w = torch.randn(layer.weight.shape, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(1, *shape, dtype=torch.float64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            z = F.conv2d(x, w, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    except RuntimeError:
+        assume(False)
+    M = conv_matrix(w, (1, *shape), layer.stride, layer.padding, layer.dilation,
+                    groups=layer.groups)          # a batch dimension in input_shape is fine
+    assert_near(M @ vec(x[0]), vec(z[0]))
+    # block diagonal: no output channel of one group reads an input channel of another
+    g, (c_out, c_in) = layer.groups, (w.shape[0], shape[0])
+    blocks = M.reshape(g, M.shape[0] // g, g, M.shape[1] // g)
+    off = ~torch.eye(g, dtype=torch.bool)
+    assert not blocks.permute(0, 2, 1, 3)[off].any()
+    assert M.shape[0] % c_out == 0 and M.shape[1] == c_in * shape[1] * shape[2]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("sparse", [False, "coo", "csr"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_matrix_has_the_weights_dtype(dtype, sparse, mode):
+    layer = torch.nn.Conv2d(4, 2, 3, padding=1, groups=2, padding_mode=mode).to(dtype)
+    M, b = conv_matrix(layer, (4, 5, 6), sparse=sparse)
+    assert M.dtype == b.dtype == dtype
+    assert conv_matrix(layer.weight.detach(), (4, 5, 6), groups=2, sparse=sparse).dtype == dtype
+    x = torch.randn(1, 4, 5, 6).to(dtype)
+    if dtype in (torch.float32, torch.float64):
+        with torch.no_grad():
+            assert_near((M @ vec(x[0]) + b).double(), vec(layer(x)[0]).double(), tol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("sparse", [False, "coo", "csr"])
+def test_matrix_is_on_the_weights_device(sparse):
+    layer = torch.nn.Conv2d(2, 4, 3, padding="same", groups=2).double().cuda()
+    M, b = conv_matrix(layer, (2, 6, 5), sparse=sparse)
+    assert M.device == b.device == layer.weight.device
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, device="cuda")
+    with torch.no_grad():
+        assert_near((M @ vec(x[0]) + b).cpu(), vec(layer(x)[0]).cpu())
+
+
+def test_entry_formula_with_same_padding_matches_impulse_responses():
+    for kh, kw, d in [(2, 3, 1), (4, 4, 1), (3, 2, 2)]:
+        weight = torch.arange(1, kh * kw + 1, dtype=torch.float64).reshape(1, 1, kh, kw)
+        layer = torch.nn.Conv2d(1, 1, (kh, kw), padding="same", dilation=d, bias=False).double()
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+        n = 5 * 6
+        units = unvec(torch.eye(n, dtype=torch.float64), (1, 5, 6))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            oracle = vec(layer(units).detach()).T
+        i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
+        _, _, a, b, nz = conv_matrix_entry(i, j, (1, 5, 6), weight.shape, padding="same",
+                                           dilation=d)
+        label = weight[0, 0, a.clamp(0, kh - 1), b.clamp(0, kw - 1)]
+        assert torch.equal(torch.where(nz, label, 0.0), oracle)
+
+
+def test_conv_transpose_output_padding_per_axis():
+    for n, k, s in [((7, 8), 3, 2), ((9, 10), (3, 2), (3, 2))]:
+        op = conv_transpose_output_padding(n, k, s)
+        z = F.conv2d(torch.zeros(1, 1, *n), torch.zeros(1, 1, *((k,) * 2 if isinstance(k, int)
+                                                                 else k)), stride=s)
+        t = F.conv_transpose2d(z, torch.zeros(1, 1, *((k,) * 2 if isinstance(k, int) else k)),
+                               stride=s, output_padding=op)
+        assert tuple(t.shape[-2:]) == n
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: conv_matrix(torch.nn.Conv2d(1, 1, 3), (1, 5, 5), stride=2), TypeError,
+     "reads stride from the layer"),
+    (lambda: conv_matrix(torch.nn.Conv1d(1, 1, 3), (1, 5)), TypeError, "torch.nn.Conv2d"),
+    (lambda: conv_matrix(torch.nn.LazyConv2d(1, 3), (1, 5, 5)), ValueError, "lazy"),
+    (lambda: conv_matrix(W3, (2, 5, 5), groups=2), ValueError, "C_out=1 .* groups=2"),
+    (lambda: conv_matrix(torch.zeros(2, 1, 3, 3), (3, 5, 5), groups=2), ValueError,
+     "per group"),
+    (lambda: conv_matrix(W3, (1, 5, 5), stride=2, padding="same"), ValueError, "strided"),
+    (lambda: conv_matrix(W3, (1, 5, 5), padding="full"), ValueError, "padding must be one of"),
+    (lambda: conv_matrix(W3, (1, 5, 5), sparse=1), ValueError, "sparse must be"),
+    (lambda: conv_matrix(W3, (1, 5, 5), groups=0), ValueError, "groups must be >= 1"),
+])
+def test_bad_layer_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dlmath._validate import check_bool, check_int, check_number
 from dlmath.data.words import letter_vocab
 from dlmath.decoding import greedy_decode
 
@@ -79,8 +80,8 @@ def sample_words(model: nn.Module, num_words: int, *, temperature: float = 1.0,
     ----------
     holtzman2020curious.  Chapter: :ref:`ch-transformers`.
     """
-    if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 1:
-        raise ValueError(f"num_words must be an int >= 1, got {num_words!r}")
+    check_int("num_words", num_words, 1)
+    check_bool("greedy", greedy)
     vocab = letter_vocab()
     was_training = model.training
     model.eval()
@@ -229,10 +230,8 @@ def char_ngram_cross_entropy(train_words: Sequence[str], eval_words: Sequence[st
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-        raise ValueError(f"order must be an int >= 1, got {order!r}")
-    if not smoothing > 0:
-        raise ValueError(f"smoothing must be positive, got {smoothing!r}")
+    check_int("order", order, 1)
+    check_number("smoothing", smoothing, positive=True)
     eval_words = list(eval_words)
     if not eval_words:
         raise ValueError("eval_words must not be empty")

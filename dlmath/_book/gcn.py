@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from dlmath._validate import check_int, is_int, one_torch_thread
+from dlmath._validate import check_int, check_number, is_int, one_torch_thread
 from dlmath.engine.hardware import device as _device
 from dlmath.graphs import gcn_normalized_adjacency
 from dlmath.models.gcn import GCN
@@ -104,7 +103,8 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
     ----------
     Kipf and Welling (2017), section 3.  Chapter: :ref:`ch-graphs`.
     """
-    A_hat = gcn_normalized_adjacency(A)
+    # float64 throughout, like the model (a float32 tensor A would otherwise stay float32)
+    A_hat = gcn_normalized_adjacency(A.double() if isinstance(A, torch.Tensor) else A)
     n = A_hat.shape[0]
     X = torch.as_tensor(features).to(torch.float64)
     if X.ndim != 2 or X.shape[0] != n:
@@ -125,11 +125,8 @@ def train_gcn(A: Any, features: Any, labels: Any, labelled: Sequence[int], *,
         raise ValueError("labelled covers every node: no unlabelled node to evaluate")
     for name, v in (("hidden", hidden), ("epochs", epochs), ("seed", seed)):
         check_int(name, v, 1 if name != "seed" else 0)
-    for name, v in (("lr", lr), ("weight_decay", weight_decay)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or \
-                not math.isfinite(v) or (name == "lr" and v == 0):
-            raise ValueError(f"{name} must be a finite {'positive' if name == 'lr' else 'non-negative'}"
-                             f" number, got {v!r}")
+    check_number("lr", lr, positive=True)
+    check_number("weight_decay", weight_decay, nonnegative=True)
 
     dev = _device(device)
     X_d, A_d, y_d, m_d = X.to(dev), A_hat.to(dev), y.to(dev), mask.to(dev)

@@ -15,6 +15,8 @@ from typing import Any
 import matplotlib as mpl
 from cycler import cycler
 
+from dlmath._validate import check_bool, check_int
+
 __all__ = [
     "OKABE_ITO",
     "SEQUENTIAL_CMAP",
@@ -91,8 +93,7 @@ def use_book_style(svg: bool = True) -> None:
     ...     mpl.rcParams["axes.spines.top"]
     False
     """
-    if not isinstance(svg, bool):
-        raise TypeError(f"svg must be a bool, got {type(svg).__name__}")
+    check_bool("svg", svg)
     mpl.rcParams.update(book_rc())
     if svg:
         try:
@@ -145,9 +146,8 @@ def figure(ncols: int = 1, nrows: int = 1, width: float | None = None,
     """
     import matplotlib.pyplot as plt
 
-    for name, value in (("ncols", ncols), ("nrows", nrows)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int("ncols", ncols, 1)
+    check_int("nrows", nrows, 1)
     w = width if width is not None else min(3.4 * ncols, 10.0)
     h = height if height is not None else 3.0 * nrows
     if w <= 0 or h <= 0:

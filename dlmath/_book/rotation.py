@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlmath._validate import check_int
 from dlmath.data.tensors import TensorSplit, rotate
 
 __all__ = ["predictions_under_rotation", "accuracy_by_angle"]
@@ -92,8 +93,7 @@ def predictions_under_rotation(models: Sequence[nn.Module], split: TensorSplit,
     angles = _angles(angles)
     if not isinstance(split, TensorSplit):
         raise TypeError(f"split must be a TensorSplit, got {type(split).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("batch_size", batch_size, 1)
     x = split.inputs[0]                                                  # (N, C, H, W)
     out = torch.empty(len(models), len(angles), len(split), dtype=torch.long)
     modes = [m.training for m in models]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dlmath._validate import check_int
 from dlmath.data.tensors import DataSplits, TensorSplit
 
 __all__ = ["BoxLayout", "red_green_box_layouts", "render_boxes", "red_green_boxes"]
@@ -66,14 +67,6 @@ class BoxLayout:
     def gap(self) -> torch.Tensor:
         """``(N,)`` column distance between the left edges of the two boxes (always > 0)."""
         return (self.red[:, 1] - self.green[:, 1]).abs()
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _generator(seed: int, split: str) -> torch.Generator:
@@ -172,14 +165,14 @@ def red_green_box_layouts(n_train: int = 2000, n_val: int = 1000, n_test: int = 
     Kayhan & van Gemert (CVPR 2020), experiment 2.  Chapter: :ref:`ch-padding-position`.
     """
     for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        _check_int(name, value, 1)
-    _check_int("seed", seed, 0)
-    _check_int("size", size, 1)
-    _check_int("box", box, 1)
-    _check_int("shift", shift, 0)
+        check_int(name, value, 1)
+    check_int("seed", seed, 0)
+    check_int("size", size, 1)
+    check_int("box", box, 1)
+    check_int("shift", shift, 0)
     if not isinstance(band, (tuple, list)) or len(band) != 2:
         raise ValueError(f"band must be a pair (first row, last row), got {band!r}")
-    lo, hi = (_check_int("band[0]", band[0], 0), _check_int("band[1]", band[1], 0))
+    lo, hi = (check_int("band[0]", band[0], 0), check_int("band[1]", band[1], 0))
     if hi < lo:
         raise ValueError(f"band must be (first, last) with first <= last, got {band!r}")
     if hi + shift > size - box:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlmath._validate import check_bool, check_fractions, check_int
 from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
 
 __all__ = ["digits", "pixel_permuted_digits"]
@@ -80,7 +81,7 @@ def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed:
     >>> digits(size=1)
     Traceback (most recent call last):
     ...
-    ValueError: size must be an int >= 2, got 1
+    ValueError: size must be >= 2, got 1
 
     See Also
     --------
@@ -91,12 +92,9 @@ def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed:
     ----------
     Chapter: :ref:`ch-training-cnns`.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-        raise ValueError(f"size must be an int >= 2, got {size!r}")
-    if len(fractions) != 3:
-        raise ValueError(f"fractions must hold three numbers (train, val, test), got {fractions!r}")
-    if not isinstance(standardize, bool):
-        raise TypeError(f"standardize must be a bool, got {type(standardize).__name__}")
+    check_int("size", size, 2)
+    check_fractions("fractions", fractions, ("train", "val", "test"), positive=True)
+    check_bool("standardize", standardize)
     from sklearn.datasets import load_digits
 
     raw = load_digits()
@@ -144,7 +142,7 @@ def pixel_permuted_digits(permutation_seed: int | None = 0, **digits_kwargs) -> 
     Raises
     ------
     ValueError, TypeError
-        As :func:`dlmath.data.digits` and :func:`pixel_permutation`.
+        As :func:`dlmath.data.digits` and :func:`~dlmath.equivariance.pixel_permutation`.
 
     Examples
     --------

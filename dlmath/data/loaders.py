@@ -6,14 +6,22 @@ itself never downloads anything and runs on :func:`dlmath.data.digits`.
 * :func:`read_idx` reads one IDX file (the format of MNIST, Fashion-MNIST, KMNIST),
   optionally gzip-compressed, and checks everything the format fixes: the two zero bytes,
   the type code, the number of dimensions, and that the file holds exactly the bytes the
-  dimensions promise.  :func:`mnist` reads the four files and splits off a validation set.
+  dimensions promise.  It reads the header first and then at most those bytes, so a small
+  gzip file that expands without limit is refused after one byte too many, and a header
+  that promises more than 1 GiB before anything is read.  :func:`mnist` reads the four
+  files and splits off a validation set.
 * :func:`read_cifar_batch` reads one CIFAR-10 "python version" batch.  Those files are
   Python pickles, and unpickling runs whatever code the file names; here a restricted
-  unpickler builds only dicts, lists, strings, bytes, numbers and plain numeric numpy
-  arrays, and refuses every other global (``os.system``, ``builtins.eval``, ...) before
-  anything runs.  :func:`cifar10` reads the five training batches and the test batch.
+  unpickler builds only dicts, lists, strings, bytes and numbers, and refuses every other
+  global (``os.system``, ``builtins.eval``, ...) before anything runs.  It never hands a
+  numpy constructor or ``__setstate__`` anything from the file: the pickled array and dtype
+  recipes produce placeholders, and an array is made (with :func:`numpy.frombuffer`, from
+  bytes of exactly the right length) only from a complete, checked recipe.  An array that
+  was never filled, a dtype with object flags or fields, float labels and labels outside
+  ``0..9`` are refused.  :func:`cifar10` reads the five training batches and the test batch.
 
-Every format error raises ``ValueError`` naming the file and what was wrong.
+Every format error raises ``ValueError`` naming the file and what was wrong; the message
+describes the problem in words and numbers and never repeats bytes of the file.
 
 Chapter: :ref:`ch-training-cnns`.
 
@@ -28,12 +36,15 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import re
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dlmath._validate import check_number, is_int
 from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
 
 __all__ = ["read_idx", "mnist", "read_cifar_batch", "cifar10", "CIFAR10_CLASSES"]
@@ -46,15 +57,46 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "ship", "truck")
 
 
-def _read_bytes(path: Path) -> bytes:
+#: The most bytes read from one file, after gzip decompression (the largest MNIST file is
+#: 47 MB, a CIFAR-10 batch 31 MB).  Files are read in chunks of ``_CHUNK`` bytes.
+_MAX_BYTES = 1 << 30
+_MAX_TEXT = "the 1 GiB limit"
+_CHUNK = 1 << 24
+
+
+def _open(path: Path):
+    """``path`` opened for reading, through gzip if it starts with the gzip magic bytes."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":                       # gzip magic: decompress
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path}: corrupt gzip data ({err})") from None
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _read(stream, n: int, path: Path) -> bytearray:
+    """Up to ``n`` bytes of ``stream`` (fewer only at its end), in chunks: memory grows with
+    the bytes actually there, never with what a header claims."""
+    out = bytearray()
+    try:
+        while len(out) < n:
+            chunk = stream.read(min(_CHUNK, n - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    except (OSError, EOFError, zlib.error):
+        # the messages of gzip and zlib may quote bytes of the file: keep only the fact
+        what = "corrupt or truncated gzip data" if isinstance(stream, gzip.GzipFile) \
+            else "read error"
+        raise ValueError(f"{path}: {what}") from None
+    return out
+
+
+def _read_bytes(path: Path) -> bytearray:
+    """The whole file (decompressed), refused beyond ``_MAX_BYTES``."""
+    with _open(path) as f:
+        raw = _read(f, _MAX_BYTES + 1, path)
+    if len(raw) > _MAX_BYTES:
+        raise ValueError(f"{path}: holds more than {_MAX_TEXT} (after gzip decompression)")
     return raw
 
 
@@ -83,7 +125,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     ------
     ValueError
         If the file is missing, too short for its header, has a bad magic number or
-        type code, or holds fewer or more data bytes than its sizes require.
+        type code, promises more than 1 GiB of data, or holds fewer or more data bytes
+        than its sizes require (a gzip file is decompressed only that far).
 
     Examples
     --------
@@ -108,28 +151,39 @@ def read_idx(path: str | Path) -> np.ndarray:
     Chapter: :ref:`ch-training-cnns`.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: {len(raw)} bytes is too short for an IDX header")
-    if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (magic number {raw[:4].hex()} does not start "
-                         f"with two zero bytes)")
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_TYPES:
-        raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}; allowed: "
-                         f"{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)}")
-    if ndim == 0:
-        raise ValueError(f"{path}: IDX header gives 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: {len(raw)} bytes is too short for a {ndim}-d IDX header")
-    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(f"{path}: the header promises {expected} bytes of data (shape {shape}) "
-                         f"but the file holds {len(raw) - header}")
-    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    with _open(path) as f:
+        magic = _read(f, 4, path)
+        if len(magic) < 4:
+            raise ValueError(f"{path}: {len(magic)} bytes is too short for an IDX header")
+        if magic[0] != 0 or magic[1] != 0:
+            raise ValueError(f"{path}: not an IDX file (its magic number does not start with "
+                             f"two zero bytes)")
+        code, ndim = magic[2], magic[3]
+        if code not in _IDX_TYPES:
+            raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}; allowed: "
+                             f"{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)}")
+        if ndim == 0:
+            raise ValueError(f"{path}: IDX header gives 0 dimensions")
+        sizes = _read(f, 4 * ndim, path)
+        if len(sizes) < 4 * ndim:
+            raise ValueError(f"{path}: {4 + len(sizes)} bytes is too short for a {ndim}-d "
+                             f"IDX header")
+        shape = tuple(int(v) for v in np.frombuffer(sizes, ">u4"))
+        dtype = np.dtype(_IDX_TYPES[code])
+        expected = dtype.itemsize
+        for n in shape:                               # exact: Python ints do not overflow
+            expected *= n
+        if expected > _MAX_BYTES:
+            raise ValueError(f"{path}: the header promises {expected} bytes of data (shape "
+                             f"{shape}), more than {_MAX_TEXT}")
+        body = _read(f, expected, path)
+        if len(body) < expected:
+            raise ValueError(f"{path}: the header promises {expected} bytes of data (shape "
+                             f"{shape}) but the file holds {len(body)}")
+        if _read(f, 1, path):                         # stop at the first byte too many
+            raise ValueError(f"{path}: the header promises {expected} bytes of data (shape "
+                             f"{shape}) but the file holds more (data after them)")
+    data = np.frombuffer(body, dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
 
@@ -210,8 +264,7 @@ def mnist(root: str | Path, *, val_fraction: float = 1 / 6, seed: int = 0,
     ----------
     Chapter: :ref:`ch-training-cnns`.
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    check_number("val_fraction", val_fraction, interval="(0, 1)")
     root = Path(root)
     xtr, ytr = _mnist_pair(root, "train", num_classes)
     xte, yte = _mnist_pair(root, "t10k", num_classes)
@@ -233,40 +286,140 @@ def mnist(root: str | Path, *, val_fraction: float = 1 / 6, seed: int = 0,
 # CIFAR-10: a restricted unpickler
 # --------------------------------------------------------------------------------------
 
-#: numpy dtypes a CIFAR batch may contain (no object arrays: they could hold anything).
-_SAFE_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1",
-                "|u1", "|i1", "|b1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8",
-                ">u2", ">i2", ">u4", ">i4", ">u8", ">i8", ">f4", ">f8"}
+# The pickle of a numpy array (``ndarray.__reduce__``, protocols 2-4) is two recipes:
+#   _reconstruct(numpy.ndarray, (0,), b'b')                         REDUCE: an empty array
+#   BUILD (1, shape, dtype, is_fortran, raw bytes)                  its contents
+# and a dtype likewise:
+#   numpy.dtype('u1', False, True)                                  REDUCE
+#   BUILD (3, byte order, None, None, None, -1, -1, 0)              plain: no subarray, fields,
+#                                                                   size override or flags
+# Protocol 5 writes ``_frombuffer(bytes, dtype, shape, order)`` instead.  Handing these to
+# numpy trusts the file: a REDUCE of ``_reconstruct`` without BUILD is an array of
+# uninitialised memory, and a dtype state with object flags makes numpy read bytes as
+# pointers.  So the unpickler returns placeholders (`_Array`, `_Dtype`) whose
+# ``__setstate__`` checks each state and builds the array itself from exactly
+# ``prod(shape) * itemsize`` bytes; after loading, `_built` refuses an array never filled.
+
+#: Dtypes a CIFAR batch may contain (kind and size; the byte order comes from the state).
+_SAFE_DTYPES = {"b1", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8"}
+
+#: Names that may appear in a message: short, printable, no quotes or escapes.
+_PRINTABLE = re.compile(r"[A-Za-z0-9_.<>|=-]{1,64}")
 
 
-def _safe_reconstruct(cls, shape, typecode):
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}: only numpy.ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, typecode)
+class _Refused(pickle.UnpicklingError):
+    """A refusal by this module; its message is ours and free of file bytes."""
+
+
+def _text(x) -> str | None:
+    # Python 2 pickles read with encoding="bytes" give str fields as bytes.
+    if isinstance(x, bytes):
+        return x.decode("latin1")
+    return x if isinstance(x, str) else None
+
+
+def _shown(x) -> str:
+    """``x`` quoted if it is a short plain name, else a description (never file bytes)."""
+    s = _text(x)
+    return repr(s) if s is not None and _PRINTABLE.fullmatch(s) else "with an unusual name"
+
+
+class _Dtype:
+    """``numpy.dtype(name, ...)`` from the pickle: usable only once a plain state is set."""
+
+    def __init__(self, name: str):
+        self.name, self.dtype = name, None
+
+    def __setstate__(self, state):
+        if self.dtype is not None:
+            raise _Refused(f"refusing dtype {self.name!r}: its state is set twice")
+        order = _text(state[1]) if isinstance(state, tuple) and len(state) == 8 else None
+        orders = ("|",) if self.name[1:] == "1" else ("<", ">")
+        if order not in orders or state[0] != 3 or state[2:] != (None, None, None, -1, -1, 0):
+            raise _Refused(f"refusing the state of dtype {self.name!r}: only a plain "
+                           f"{' or '.join(orders)} byte order, without fields, subarray, "
+                           f"size override or object flags")
+        self.dtype = np.dtype(order + self.name)
 
 
 def _safe_dtype(spec, align=False, copy=False):
-    if not isinstance(spec, (str, bytes)):
-        raise pickle.UnpicklingError(f"refusing dtype {spec!r}")
-    name = spec.decode("ascii") if isinstance(spec, bytes) else spec
+    name = _text(spec)
+    if name is not None and name[:1] in ("<", ">", "|", "="):
+        name = name[1:]                               # the state sets the byte order
     if name not in _SAFE_DTYPES:
-        raise pickle.UnpicklingError(f"refusing dtype {name!r}: only plain numeric dtypes")
-    return np.dtype(name, align, copy)
+        raise _Refused(f"refusing dtype {_shown(spec)}: only plain numeric dtypes "
+                       f"({', '.join(sorted(_SAFE_DTYPES))})")
+    return _Dtype(name)
+
+
+def _array_from(raw, dtype, shape, order: str) -> np.ndarray:
+    """The array of ``shape`` whose bytes are exactly ``raw``, after checking all four."""
+    if not isinstance(dtype, _Dtype) or dtype.dtype is None:
+        raise _Refused("refusing an array whose dtype is not a plain numpy dtype with its state")
+    if not isinstance(shape, tuple) or len(shape) > 32 \
+            or not all(is_int(n) and n >= 0 for n in shape):
+        raise _Refused("refusing an array whose shape is not a tuple of at most 32 sizes >= 0")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise _Refused("refusing an array whose contents are not raw bytes (object arrays "
+                       "are not allowed)")
+    expected = dtype.dtype.itemsize
+    for n in shape:
+        expected *= n
+    if len(raw) != expected:
+        raise _Refused(f"refusing an array of shape {shape} and dtype {dtype.dtype}: it needs "
+                       f"{expected} bytes but the pickle gives {len(raw)}")
+    array = np.frombuffer(raw, dtype.dtype).reshape(shape, order=order)
+    return array.astype(dtype.dtype.newbyteorder("="))        # a native-order copy
+
+
+class _Array:
+    """``_reconstruct(numpy.ndarray, ...)`` from the pickle: empty until a checked BUILD."""
+
+    def __init__(self, array: np.ndarray | None = None):
+        self.array = array
+
+    def __setstate__(self, state):
+        if self.array is not None:
+            raise _Refused("refusing an array whose contents are set twice")
+        if isinstance(state, tuple) and len(state) == 5 and state[0] == 1:
+            state = state[1:]                         # (version 1, shape, dtype, fortran, raw)
+        if not isinstance(state, tuple) or len(state) != 4 \
+                or state[2] not in (True, False, 0, 1):
+            raise _Refused("refusing an array state: expected (1, shape, dtype, is_fortran, "
+                           "raw bytes)")
+        shape, dtype, fortran, raw = state
+        self.array = _array_from(raw, dtype, shape, "F" if fortran else "C")
+
+
+class _NdarrayClass:
+    """The global ``numpy.ndarray``: only a marker for `_reconstruct`, never the class (whose
+    constructor would hand out uninitialised memory)."""
+
+    def __call__(self, *args):
+        raise _Refused("refusing to call numpy.ndarray: arrays come only from their pickled "
+                       "bytes")
+
+
+_NDARRAY = _NdarrayClass()
+
+
+def _safe_reconstruct(cls, shape, typecode):
+    if cls is not _NDARRAY:
+        raise _Refused("refusing _reconstruct of anything but numpy.ndarray")
+    return _Array()                                   # shape and typecode are placeholders
 
 
 def _safe_frombuffer(buf, dtype, shape, order="C"):
     # Protocol-5 pickles of numpy arrays: numpy._core.numeric._frombuffer(buffer, dtype, ...).
-    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) \
-            or dtype.kind not in "biuf" or order not in ("C", "F") \
-            or not all(isinstance(n, int) for n in shape):
-        raise pickle.UnpicklingError("refusing _frombuffer: only plain numeric arrays")
-    return np.frombuffer(bytes(buf), dtype).reshape(shape, order=order).copy()
+    if order not in ("C", "F"):
+        raise _Refused("refusing _frombuffer: order must be 'C' or 'F'")
+    return _Array(_array_from(buf, dtype, shape, order))
 
 
 def _safe_encode(text, encoding="utf-8", errors="strict"):
     # Python 3 pickles of bytes at protocol 2 use _codecs.encode(text, 'latin1').
     if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+        raise _Refused("refusing _codecs.encode with an encoding other than latin1")
     return text.encode("latin1")
 
 
@@ -278,7 +431,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
         ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
         ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): _NDARRAY,
         ("numpy", "dtype"): _safe_dtype,
         ("_codecs", "encode"): _safe_encode,
     }
@@ -287,13 +440,30 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load global {module}.{name}: a CIFAR-10 batch holds only "
-                f"dicts, lists, bytes and numpy arrays") from None
+            shown = f"{module}.{name}" if _PRINTABLE.fullmatch(f"{module}.{name}") \
+                else "with an unusual name"
+            raise _Refused(f"refusing to load global {shown}: a CIFAR-10 batch holds only "
+                           f"dicts, lists, bytes and numpy arrays") from None
 
 
-def _key(k) -> str:
-    return k.decode("latin1") if isinstance(k, bytes) else str(k)
+def _built(x, path: Path, what: str):
+    """``x`` with a placeholder array replaced by its array; an unfilled one is refused."""
+    if isinstance(x, _Array):
+        if x.array is None:
+            raise ValueError(f"{path}: {what} is an array that the pickle creates but never "
+                             f"fills (no BUILD state): refusing uninitialised memory")
+        return x.array
+    return x
+
+
+def _kind(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"{x.dtype} array of shape {x.shape}"
+    return "numpy dtype" if isinstance(x, _Dtype) else type(x).__name__
+
+
+def _number(v: int) -> str:
+    return str(v) if abs(v) < 10**9 else f"a {abs(v).bit_length()}-bit integer"
 
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +476,10 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     in ``0..9``.  The original files were written by Python 2, so keys may be bytes; both
     are accepted.  The pickle is read by a restricted unpickler that can only rebuild plain
     numeric numpy arrays and Python containers: a file that names any other global (for
-    instance ``os.system`` through ``__reduce__``) is refused before any of it runs.
+    instance ``os.system`` through ``__reduce__``) is refused before any of it runs.  Arrays
+    are made here from their pickled bytes, after checking dtype, shape and length; numpy
+    never sees the pickle's recipes.  Labels must be ints (not floats or bools, which would
+    be silently truncated) or an integer array.
 
     Parameters
     ----------
@@ -320,8 +493,9 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     ValueError
-        If the file is missing, is not a pickle, names a forbidden global, or does not hold
-        the data and labels described above.
+        If the file is missing or over 1 GiB, is not a pickle, names a forbidden global,
+        holds an array that is not fully built or a dtype that is not plain, or does not
+        hold the data and labels described above.
 
     Examples
     --------
@@ -346,35 +520,43 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     raw = _read_bytes(path)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except pickle.UnpicklingError as err:
-        if str(err).startswith("refusing"):
-            raise ValueError(f"{path}: {err}") from None
-        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({err})") from None
-    except Exception as err:  # truncated or not a pickle at all
-        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({type(err).__name__}: {err})"
-                         ) from None
+    except _Refused as err:                           # our own words, no file bytes
+        raise ValueError(f"{path}: {err}") from None
+    except Exception as err:  # truncated or not a pickle; its message may quote file bytes
+        truncated = isinstance(err, EOFError) or "truncated" in str(err)
+        what = "the pickle ends early" if truncated else f"malformed pickle, {type(err).__name__}"
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({what})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: a CIFAR-10 batch is a dict, got {type(obj).__name__}")
-    batch = {_key(k): v for k, v in obj.items()}
+        raise ValueError(f"{path}: a CIFAR-10 batch is a dict, got {_kind(obj)}")
+    batch = {_text(k): v for k, v in obj.items()}
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', got "
-                         f"{sorted(batch)}")
-    data, labels = batch["data"], batch["labels"]
+        names = sorted(repr(k) for k in batch if k is not None and _PRINTABLE.fullmatch(k))
+        others = len(batch) - len(names)
+        got = ", ".join(names + ([f"{others} other key(s)"] if others else [])) or "no keys"
+        raise ValueError(f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', got {got}")
+    data = _built(batch["data"], path, "'data'")
+    labels = _built(batch["labels"], path, "'labels'")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 3 * 32 * 32:
-        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise ValueError(f"{path}: 'data' must be uint8 of shape (N, 3072), got {what}")
-    if not isinstance(labels, (list, tuple, np.ndarray)):
-        raise ValueError(f"{path}: 'labels' must be a list of ints, got {type(labels).__name__}")
-    try:
-        y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: 'labels' must be a list of ints") from None
-    if y.shape != (data.shape[0],):
-        raise ValueError(f"{path}: {data.shape[0]} images but {y.size} labels")
-    if y.size and (y.min() < 0 or y.max() > 9):
-        raise ValueError(f"{path}: labels must be in 0..9, got {int(y.min())}..{int(y.max())}")
-    return data.reshape(-1, 3, 32, 32), y
+        raise ValueError(f"{path}: 'data' must be uint8 of shape (N, 3072), got {_kind(data)}")
+    if isinstance(labels, np.ndarray):
+        if labels.dtype.kind not in "iu" or labels.ndim != 1:
+            raise ValueError(f"{path}: 'labels' must be ints, got {_kind(labels)}")
+        values = labels.tolist()                      # Python ints, exact
+    elif isinstance(labels, (list, tuple)):
+        values = labels
+        bad = next((k for k, v in enumerate(values) if not is_int(v)), None)
+        if bad is not None:
+            raise ValueError(f"{path}: 'labels' must be ints, but label {bad} is "
+                             f"{_kind(values[bad])} (floats and bools are not labels)")
+    else:
+        raise ValueError(f"{path}: 'labels' must be a list of ints, got {_kind(labels)}")
+    if len(values) != data.shape[0]:
+        raise ValueError(f"{path}: {data.shape[0]} images but {len(values)} labels")
+    if values and (min(values) < 0 or max(values) > 9):
+        raise ValueError(f"{path}: labels must be in 0..9, got "
+                         f"{_number(min(values))}..{_number(max(values))}")
+    return data.reshape(-1, 3, 32, 32), np.array(values, dtype=np.int64)
 
 
 def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
@@ -418,8 +600,7 @@ def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
     ----------
     Chapter: :ref:`ch-training-cnns`.
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    check_number("val_fraction", val_fraction, interval="(0, 1)")
     root = Path(root)
     if (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlmath._validate import check_fractions, check_int, check_number
+
 __all__ = [
     "TensorSplit",
     "DataSplits",
@@ -207,9 +209,7 @@ def stratified_split(labels: Sequence[int] | np.ndarray | torch.Tensor,
     y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-d, got shape {y.shape}")
-    fr = tuple(float(f) for f in fractions)
-    if not fr or min(fr) <= 0 or abs(sum(fr) - 1) > 1e-9:
-        raise ValueError(f"fractions must be positive and sum to 1, got {tuple(fractions)}")
+    fr = check_fractions("fractions", fractions, positive=True)
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in fr]
     cum = np.cumsum(fr)
@@ -261,8 +261,7 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None,
     Chapter: :ref:`ch-regularisation`.
     """
     _check_images(x)
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    p = check_number("p", p, interval="[0, 1]")
     flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p   # (B,)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
@@ -307,8 +306,7 @@ def random_crop(x: torch.Tensor, generator: torch.Generator | None = None,
     Chapter: :ref:`ch-regularisation`.
     """
     _check_images(x)
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    padding = check_int("padding", padding, 0)
     if padding == 0:
         return x
     B, C, H, W = x.shape
@@ -405,7 +403,6 @@ def random_rotation(x: torch.Tensor, generator: torch.Generator | None = None,
     _check_images(x)
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"x must hold square images, got {x.shape[-2]}x{x.shape[-1]}")
-    if not degrees >= 0:
-        raise ValueError(f"degrees must be >= 0, got {degrees!r}")
+    degrees = check_number("degrees", degrees, nonnegative=True)
     u = torch.rand(x.shape[0], generator=generator, device=x.device)     # (B,) in [0, 1)
     return _rotate_by(x, torch.deg2rad((2 * u - 1) * float(degrees)))

@@ -15,23 +15,9 @@ import math
 
 import torch
 
+from dlmath._validate import check_int, check_number
+
 __all__ = ["two_moons", "circles", "blobs"]
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_float(name: str, value: object, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be finite and {relation} {minimum}, got {value}")
-    return float(value)
 
 
 def _labels(n: int, k: int) -> torch.Tensor:
@@ -96,9 +82,9 @@ def two_moons(n: int = 200, noise: float = 0.1, seed: int = 0,
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    _check_int("n", n, 2)
-    noise = _check_float("noise", noise)
-    _check_int("seed", seed, 0)
+    check_int("n", n, 2)
+    noise = check_number("noise", noise, nonnegative=True)
+    check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, 2)
     t = math.pi * torch.rand(n, generator=gen, dtype=torch.float64)  # angle on the half circle
@@ -155,12 +141,10 @@ def circles(n: int = 200, noise: float = 0.05, factor: float = 0.5, seed: int = 
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    _check_int("n", n, 2)
-    noise = _check_float("noise", noise)
-    factor = _check_float("factor", factor, 0.0, strict=True)
-    if factor >= 1:
-        raise ValueError(f"factor must lie in (0, 1), got {factor}")
-    _check_int("seed", seed, 0)
+    check_int("n", n, 2)
+    noise = check_number("noise", noise, nonnegative=True)
+    factor = check_number("factor", factor, interval="(0, 1)")
+    check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, 2)
     t = 2 * math.pi * torch.rand(n, generator=gen, dtype=torch.float64)
@@ -220,11 +204,11 @@ def blobs(n: int = 300, k: int = 3, std: float = 0.5, radius: float = 2.0, seed:
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    _check_int("k", k, 1)
-    _check_int("n", n, k)
-    std = _check_float("std", std)
-    radius = _check_float("radius", radius)
-    _check_int("seed", seed, 0)
+    check_int("k", k, 1)
+    check_int("n", n, k)
+    std = check_number("std", std, nonnegative=True)
+    radius = check_number("radius", radius, nonnegative=True)
+    check_int("seed", seed, 0)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, k)
     angle = 2 * math.pi * y.to(torch.float64) / k

@@ -42,6 +42,7 @@ from typing import Literal
 
 import torch
 
+from dlmath._validate import check_bool, check_choice, check_fractions, check_int
 from dlmath.data.tensors import DataSplits, TensorSplit
 
 __all__ = [
@@ -111,13 +112,8 @@ def strip_stress(phonemes: Iterable[str]) -> tuple[str, ...]:
 
 
 def _check_lengths(min_letters: int, max_letters: int | None) -> None:
-    for name, value in (("min_letters", min_letters), ("max_letters", max_letters)):
-        if value is None and name == "max_letters":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_int("min_letters", min_letters, 1)
+    check_int("max_letters", max_letters, 1, allow_none=True)
     if max_letters is not None and max_letters < min_letters:
         raise ValueError(f"max_letters {max_letters} is below min_letters {min_letters}")
 
@@ -194,10 +190,10 @@ def cmudict_pairs(*, stress: bool = False, min_letters: int = 2, max_letters: in
     ----------
     cmudict.  Chapter: :ref:`ch-seq2seq`.
     """
+    check_bool("stress", stress)
     _check_lengths(min_letters, max_letters)
-    if variants not in ("first", "all"):
-        raise ValueError(f"variants must be 'first' or 'all', got {variants!r}")
-    return list(_pairs(bool(stress), min_letters, max_letters, variants))
+    check_choice("variants", variants, ("first", "all"))
+    return list(_pairs(stress, min_letters, max_letters, variants))
 
 
 @lru_cache(maxsize=8)
@@ -221,15 +217,6 @@ def _unit_hash(word: str) -> float:
     """A number in [0, 1) from the word's BLAKE2b hash (same everywhere)."""
     digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
-
-
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    if len(fractions) != 3:
-        raise ValueError(f"fractions must have 3 entries (train, validation, test), "
-                         f"got {len(fractions)}")
-    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-9:
-        raise ValueError(f"fractions must be non-negative and sum to 1, got {tuple(fractions)}")
-    return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
 
 
 def word_split(word: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
@@ -265,13 +252,13 @@ def word_split(word: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
 
     See Also
     --------
-    cmudict_splits.
+    cmudict_splits
 
     References
     ----------
     Chapter: :ref:`ch-seq2seq`.
     """
-    f = _check_fractions(fractions)
+    f = check_fractions("fractions", fractions, _SPLITS)
     u = _unit_hash(word)
     return "train" if u < f[0] else "validation" if u < f[0] + f[1] else "test"
 
@@ -325,12 +312,12 @@ def cmudict_splits(*, stress: bool = False, min_letters: int = 2, max_letters: i
     ----------
     cmudict.  Chapter: :ref:`ch-seq2seq`.
     """
-    f = _check_fractions(fractions)
+    f = check_fractions("fractions", fractions, _SPLITS)
+    check_bool("stress", stress)
     _check_lengths(min_letters, max_letters)
-    if variants not in ("first", "all"):
-        raise ValueError(f"variants must be 'first' or 'all', got {variants!r}")
+    check_choice("variants", variants, ("first", "all"))
     return WordSplits(*(list(part) for part in
-                        _splits(bool(stress), min_letters, max_letters, variants, f)))
+                        _splits(stress, min_letters, max_letters, variants, f)))
 
 
 @lru_cache(maxsize=8)
@@ -375,14 +362,13 @@ def lm_words(split: str = "train", *, min_letters: int = 2, max_letters: int = 1
 
     See Also
     --------
-    letter_vocab, dictionary_words.
+    letter_vocab, dictionary_words
 
     References
     ----------
     cmudict.  Chapter: :ref:`ch-transformers`.
     """
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    check_choice("split", split, _SPLITS)
     splits = cmudict_splits(min_letters=min_letters, max_letters=max_letters, fractions=fractions)
     return [w for _, w in splits[split]]
 
@@ -450,6 +436,8 @@ class Vocab:
         ValueError
             If a token is not in the vocabulary.
         """
+        check_bool("bos", bos)
+        check_bool("eos", eos)
         ids = []
         for t in self.tokenize(seq):
             if t not in self.stoi:
@@ -460,6 +448,7 @@ class Vocab:
 
     def decode(self, ids: Iterable[int] | torch.Tensor, *, stop_at_eos: bool = True) -> str:
         """Join the tokens of ``ids``, skipping ``<pad>``/``<bos>`` and stopping at ``<eos>``."""
+        check_bool("stop_at_eos", stop_at_eos)
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
         out = []
@@ -507,12 +496,13 @@ def phoneme_vocab(stress: bool = False) -> Vocab:
 
     See Also
     --------
-    letter_vocab.
+    letter_vocab
 
     References
     ----------
     cmudict.  Chapter: :ref:`ch-seq2seq`.
     """
+    check_bool("stress", stress)
     symbols = sorted({p for prons in _dictionary().values() for pron in prons for p in pron})
     if not stress:
         symbols = sorted(set(strip_stress(symbols)))
@@ -530,7 +520,7 @@ def letter_vocab() -> Vocab:
 
     See Also
     --------
-    phoneme_vocab.
+    phoneme_vocab
 
     References
     ----------
@@ -569,7 +559,7 @@ def pairs_to_tensors(pairs: Sequence[Pair], src_vocab: Vocab | None = None,
 
     See Also
     --------
-    cmudict_splits, dlmath.models.seq2seq.Seq2Seq.
+    cmudict_splits, dlmath.models.seq2seq.Seq2Seq
 
     References
     ----------
@@ -582,11 +572,6 @@ def pairs_to_tensors(pairs: Sequence[Pair], src_vocab: Vocab | None = None,
     src = src_vocab.encode_batch([p for p, _ in pairs])                    # (N, S)
     tgt = tgt_vocab.encode_batch([w for _, w in pairs], bos=True, eos=True)  # (N, T)
     return src, tgt
-
-
-def _limit(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
 
 
 def spelling_splits(*, max_train_words: int | None = None, max_val_words: int | None = None,
@@ -644,7 +629,7 @@ def spelling_splits(*, max_train_words: int | None = None, max_val_words: int | 
     """
     for name, value in (("max_train_words", max_train_words), ("max_val_words", max_val_words),
                         ("max_test_words", max_test_words)):
-        _limit(name, value)
+        check_int(name, value, 1, allow_none=True)
     splits = cmudict_splits(min_letters=min_letters, max_letters=max_letters)
     parts = {"train": splits.train[:max_train_words], "val": splits.validation[:max_val_words],
              "test": splits.test[:max_test_words]}
@@ -702,15 +687,13 @@ def word_lm_splits(*, min_letters: int = 2, max_letters: int = 12,
 
     See Also
     --------
-    sample_words, dlmath.models.gpt.GPT
+    dlmath.models.gpt.GPT
 
     References
     ----------
     cmudict.  Chapter: :ref:`ch-transformers`.
     """
-    if max_train_words is not None and (isinstance(max_train_words, bool)
-                                        or not isinstance(max_train_words, int) or max_train_words < 1):
-        raise ValueError(f"max_train_words must be an int >= 1 or None, got {max_train_words!r}")
+    check_int("max_train_words", max_train_words, 1, allow_none=True)
     splits = {name: lm_words(name, min_letters=min_letters, max_letters=max_letters)
               for name in ("train", "validation", "test")}
     if max_train_words is not None:

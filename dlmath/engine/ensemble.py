@@ -33,15 +33,12 @@ from typing import Any, Literal
 
 import torch
 
+from dlmath._validate import check_choice
+
 __all__ = ["combine_logits", "Ensemble"]
 
 Combine = Literal["logprob", "prob"]
 _COMBINE = ("logprob", "prob")
-
-
-def _check_combine(combine: object) -> None:
-    if combine not in _COMBINE:
-        raise ValueError(f"combine must be one of {_COMBINE}, got {combine!r}")
 
 
 def combine_logits(logits: Sequence[torch.Tensor], combine: Combine = "logprob") -> torch.Tensor:
@@ -98,7 +95,7 @@ def combine_logits(logits: Sequence[torch.Tensor], combine: Combine = "logprob")
     ----------
     sutskever2014sequence.  Chapter: :ref:`ch-seq2seq`.
     """
-    _check_combine(combine)
+    check_choice("combine", combine, _COMBINE)
     logits = list(logits)
     if not logits:
         raise ValueError("logits is empty: an ensemble needs at least one member")
@@ -174,7 +171,7 @@ class Ensemble:
     """
 
     def __init__(self, models: Sequence[Any], combine: Combine = "logprob") -> None:
-        _check_combine(combine)
+        check_choice("combine", combine, _COMBINE)
         models = list(models)
         if not models:
             raise ValueError("models is empty: an ensemble needs at least one member")

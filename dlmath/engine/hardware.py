@@ -1,4 +1,4 @@
-"""Where tensors live: the GPU when there is one, else the CPU.
+"""Where tensors live: the GPU when there is one (CUDA, else Apple's MPS), else the CPU.
 
 The environment variable ``DLMATH_DEVICE`` overrides the choice (``cpu``, ``cuda``,
 ``cuda:1``, ``mps`` or ``auto``), so the same book builds on a laptop and on a GPU
@@ -16,6 +16,12 @@ __all__ = ["device"]
 _ENV = "DLMATH_DEVICE"
 
 
+def _mps_available() -> bool:
+    """Whether Apple's Metal backend is usable (torch builds without it lack the module)."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def device(prefer: str | torch.device | None = None) -> torch.device:
     """Return the device dlmath computes on.
 
@@ -23,9 +29,10 @@ def device(prefer: str | torch.device | None = None) -> torch.device:
     -----------
     The choice is, in order: the argument ``prefer`` if given, else the environment
     variable ``DLMATH_DEVICE`` if set, else ``"auto"``.  ``"auto"`` means CUDA when
-    ``torch.cuda.is_available()``, otherwise the CPU.  Asking for a CUDA device that
-    is not there is an error rather than a silent fall-back, so a GPU run never
-    quietly becomes a CPU run.
+    ``torch.cuda.is_available()``, else Apple's MPS when
+    ``torch.backends.mps.is_available()``, otherwise the CPU.  Asking for a CUDA or MPS
+    device that is not there is an error rather than a silent fall-back, so a GPU run
+    never quietly becomes a CPU run.
 
     Parameters
     ----------
@@ -40,7 +47,7 @@ def device(prefer: str | torch.device | None = None) -> torch.device:
     --------
     >>> device("cpu")
     device(type='cpu')
-    >>> device("auto").type in {"cpu", "cuda"}
+    >>> device("auto").type in {"cpu", "cuda", "mps"}
     True
     >>> device("tpu")
     Traceback (most recent call last):
@@ -57,11 +64,13 @@ def device(prefer: str | torch.device | None = None) -> torch.device:
         raise TypeError(f"{source} must be a str or torch.device, got {type(prefer).__name__}")
     name = prefer.strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
     if name == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        if not _mps_available():
             raise ValueError(f"{source} is 'mps' but no MPS device is available")
         return torch.device("mps")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):

@@ -35,7 +35,7 @@ seed.  The pass itself takes one of two routes:
 
 * a plain ``nn.Sequential`` of convolutions, pooling, batch norm, activations, dropout,
   flattening and linear layers (the CNNs and MLPs of the book) runs as one network S times
-  as wide (:mod:`dlmath.engine._stacked`): a convolution becomes a grouped convolution over the S
+  as wide (``dlmath.engine._stacked``): a convolution becomes a grouped convolution over the S
   seeds' channels, a linear layer a batched matrix product, images stay channels-last on
   the CPU; no per-layer reshuffling, which is where most of vmap's time goes on a CPU;
 * any other model runs under ``vmap(functional_call(...), randomness="different")``.
@@ -56,10 +56,17 @@ Determinism and the cache
 All randomness is seeded from the config; the caller's global RNG state is restored
 afterwards.  The same config on the same device gives identical numbers run after run on
 the CPU (CUDA kernels may not be bitwise deterministic).  :func:`run` stores each result
-under the hash of the config (with the device type instead of the device) and of the code
-behind it (:func:`dlmath.engine.store.code_sources`: this module, the store, the data module, the
-model factory's module, their dlmath imports, torch's version): an unchanged rebuild loads
-it, a change to the model's code re-trains.
+under :meth:`TrainConfig.key`, the hash of :meth:`TrainConfig.identity`: the config (with
+the device type instead of the device), the code behind it
+(:func:`dlmath.engine.store.code_sources`: this module, the store, the data module, the
+model factory's module, their dlmath imports, torch's version), the bytes of the data
+files its Refs name (``root=``, see :func:`dlmath.engine.store.input_files`) and the
+numerical environment (:func:`dlmath.engine.store.environment`: default dtype, GPU model,
+TF32 and cuDNN flags, Python): an unchanged rebuild loads it, a change to any of them
+re-trains.  A stored result is checked before it is used (its SHA-256, that it was stored
+for this identity, its shapes); a failed check re-trains with a warning.  A result derived
+from a trained one (an evaluation) is cached with ``store.cached(...,
+derived_from=[result])``, keyed by :attr:`Result.key`.
 
 Sequence models and custom tasks
 --------------------------------
@@ -111,12 +118,12 @@ the one-cycle schedule, as in ``torch.optim.lr_scheduler.OneCycleLR``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -130,6 +137,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from dlmath._validate import check_bool, check_choice, check_int, check_number
 from dlmath.engine import _stacked, store
 from dlmath.engine.hardware import device as _default_device
 from dlmath.data.tensors import DataSplits, TensorSplit
@@ -149,15 +157,6 @@ __all__ = [
     "Result",
     "run",
 ]
-
-
-def _positive(name: str, value: Any, integer: bool = False, zero: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not (
-            value >= 0 if zero else value > 0) or (not integer and not math.isfinite(value)):
-        what = "int" if integer else "number"
-        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'} {what}, "
-                         f"got {value!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -190,10 +189,10 @@ class SGD:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _positive("lr", self.lr)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        _positive("weight_decay", self.weight_decay, zero=True)
+        check_number("lr", self.lr, positive=True)
+        check_number("momentum", self.momentum, interval="[0, 1)")
+        check_bool("nesterov", self.nesterov)
+        check_number("weight_decay", self.weight_decay, nonnegative=True)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
 
@@ -219,12 +218,13 @@ class Adam:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _positive("lr", self.lr)
-        _positive("eps", self.eps)
-        _positive("weight_decay", self.weight_decay, zero=True)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+        check_number("lr", self.lr, positive=True)
+        check_number("eps", self.eps, positive=True)
+        check_number("weight_decay", self.weight_decay, nonnegative=True)
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "betas", tuple(check_number(f"betas[{i}]", b, interval="[0, 1)")
+                                                for i, b in enumerate(self.betas)))
 
     def build(self, params: Sequence[torch.Tensor], fused: bool = False
               ) -> torch.optim.Optimizer:
@@ -283,7 +283,7 @@ class Constant:
     warmup_steps: int = 0
 
     def __post_init__(self) -> None:
-        _positive("warmup_steps", self.warmup_steps, integer=True, zero=True)
+        check_int("warmup_steps", self.warmup_steps, 0)
 
     def factor(self, step: int, total: int, steps_per_epoch: int) -> float:
         """Multiplier of the learning rate at ``step`` (0-based) of ``total``."""
@@ -312,9 +312,9 @@ class StepDecay:
     warmup_steps: int = 0
 
     def __post_init__(self) -> None:
-        _positive("every_epochs", self.every_epochs, integer=True)
-        _positive("gamma", self.gamma)
-        _positive("warmup_steps", self.warmup_steps, integer=True, zero=True)
+        check_int("every_epochs", self.every_epochs, 1)
+        check_number("gamma", self.gamma, positive=True)
+        check_int("warmup_steps", self.warmup_steps, 0)
 
     def factor(self, step: int, total: int, steps_per_epoch: int) -> float:
         """Multiplier of the learning rate at ``step`` (0-based) of ``total``."""
@@ -343,9 +343,8 @@ class Cosine:
     final: float = 0.0
 
     def __post_init__(self) -> None:
-        _positive("warmup_steps", self.warmup_steps, integer=True, zero=True)
-        if not 0 <= self.final <= 1:
-            raise ValueError(f"final must be in [0, 1], got {self.final!r}")
+        check_int("warmup_steps", self.warmup_steps, 0)
+        check_number("final", self.final, interval="[0, 1]")
 
     def factor(self, step: int, total: int, steps_per_epoch: int) -> float:
         """Multiplier of the learning rate at ``step`` (0-based) of ``total``."""
@@ -379,10 +378,9 @@ class OneCycle:
     final_div_factor: float = 1e4
 
     def __post_init__(self) -> None:
-        if not 0 < self.pct_start < 1:
-            raise ValueError(f"pct_start must be in (0, 1), got {self.pct_start!r}")
-        _positive("div_factor", self.div_factor)
-        _positive("final_div_factor", self.final_div_factor)
+        check_number("pct_start", self.pct_start, interval="(0, 1)")
+        check_number("div_factor", self.div_factor, positive=True)
+        check_number("final_div_factor", self.final_div_factor, positive=True)
 
     def factor(self, step: int, total: int, steps_per_epoch: int) -> float:
         """Multiplier of the learning rate at ``step`` (0-based) of ``total``."""
@@ -446,8 +444,7 @@ class Classification:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        check_number("label_smoothing", self.label_smoothing, interval="[0, 1)")
 
     def _flat(self, outputs: torch.Tensor, targets: torch.Tensor):
         if not isinstance(outputs, torch.Tensor):
@@ -594,25 +591,25 @@ class TrainConfig:
                 and hasattr(self.task, "metrics")):
             raise TypeError("task must be a dataclass instance with loss() and metrics() "
                             "methods, e.g. Classification()")
-        _positive("epochs", self.epochs, integer=True)
-        _positive("batch_size", self.batch_size, integer=True)
-        _positive("eval_batch_size", self.eval_batch_size, integer=True)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
         seeds = tuple(self.seeds) if isinstance(self.seeds, (tuple, list)) else (self.seeds,)
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                            for s in seeds) or len(set(seeds)) != len(seeds):
+        seeds = tuple(check_int(f"seeds[{i}]", s, 0) for i, s in enumerate(seeds))
+        if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct ints, got {self.seeds!r}")
         object.__setattr__(self, "seeds", seeds)
+        check_bool("drop_last", self.drop_last)
         if self.grad_clip is not None:
-            _positive("grad_clip", self.grad_clip)
+            check_number("grad_clip", self.grad_clip, positive=True)
         if self.steps_per_epoch is not None:
-            _positive("steps_per_epoch", self.steps_per_epoch, integer=True)
+            check_int("steps_per_epoch", self.steps_per_epoch, 1)
         splits = tuple(self.eval_splits)
         if any(s not in ("train", "val") for s in splits) or len(set(splits)) != len(splits):
             raise ValueError(f"eval_splits must be distinct names among 'train', 'val', got "
                              f"{self.eval_splits!r}")
         object.__setattr__(self, "eval_splits", splits)
-        if self.mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}")
+        check_choice("mode", self.mode, _MODES)
         if self.device is not None and not isinstance(self.device, str):
             raise TypeError(f"device must be a str or None, got {type(self.device).__name__}")
         store.canonical(self.task, "task")       # fail now, not after training
@@ -636,9 +633,17 @@ class TrainConfig:
         return store.code_sources(sys.modules[__name__], self.model, self.data, self.task,
                                   self.augment, self.optimizer, self.schedule)
 
+    def identity(self) -> dict[str, Any]:
+        """What the result depends on (:func:`dlmath.engine.store.identity`): the spec, the
+        code fingerprint, the data files the Refs name, the environment of the device."""
+        return store.identity(self.spec(), code=[sys.modules[__name__], self.model, self.data,
+                                                 self.task, self.augment, self.optimizer,
+                                                 self.schedule],
+                              device=self.resolved_device())
+
     def key(self) -> str:
-        """The cache key: SHA-256 of the config spec and the code fingerprint."""
-        return store.spec_key({"config": self.spec(), "code": self.code()})
+        """The cache key: :func:`dlmath.engine.store.spec_key` of :meth:`identity`."""
+        return store.spec_key(self.identity())
 
 
 @dataclass(frozen=True)
@@ -672,6 +677,10 @@ class Result:
         :func:`dlmath.engine.store.code_sources` of the config.
     states : tuple of dict
         The trained ``state_dict`` of each seed (CPU tensors).
+    key : str or None
+        :meth:`TrainConfig.key` when it was trained (None if the config's code could not be
+        fingerprinted): key results derived from this one by it, with
+        ``dlmath.engine.store.cached(..., derived_from=[result])``.
     """
 
     config: TrainConfig
@@ -686,6 +695,7 @@ class Result:
     cached: bool
     code: dict[str, str] = field(repr=False)
     states: tuple[dict[str, torch.Tensor], ...] = field(repr=False)
+    key: str | None = field(default=None, repr=False)
 
     def values(self, name: str, epoch: int = -1) -> np.ndarray:
         """Per-seed values ``(S,)`` of ``"test_<metric>"`` or of a history key at ``epoch``.
@@ -805,31 +815,46 @@ def _steps_per_epoch(n: int, config: TrainConfig) -> int:
     return n // config.batch_size if config.drop_last else -(-n // config.batch_size)
 
 
+def _progress_default() -> bool:
+    """Whether to draw progress bars by default: ``DLMATH_PROGRESS`` (0/1) if set, else when a
+    person is watching (stderr is a terminal, or the code runs in a Jupyter kernel)."""
+    env = os.environ.get("DLMATH_PROGRESS", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 class _Progress:
-    """A one-line progress bar on stderr, drawn only when enabled (a terminal by default)."""
+    """A progress bar (``tqdm.auto``: a widget in Jupyter, text on a terminal), drawn only
+    when enabled."""
 
     def __init__(self, total: int, label: str, enabled: bool | None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
-        self.total, self.label, self.done, self.last = max(1, total), label, 0, 0.0
+        self.enabled = _progress_default() if enabled is None else bool(enabled)
+        self.bar, self.last = None, 0.0
+        if self.enabled:
+            import warnings
+
+            from tqdm import TqdmExperimentalWarning, TqdmWarning
+
+            with warnings.catch_warnings():   # no ipywidgets: tqdm.auto falls back to text
+                warnings.simplefilter("ignore", TqdmWarning)
+                warnings.simplefilter("ignore", TqdmExperimentalWarning)
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=max(1, total), desc=label, mininterval=0.2, leave=True)
 
     def update(self, k: int = 1, loss: torch.Tensor | None = None) -> None:
-        self.done += k
-        if not self.enabled:
+        if self.bar is None:
             return
         now = time.perf_counter()
-        if now - self.last < 0.1 and self.done < self.total:
-            return
-        self.last = now
-        frac = self.done / self.total
-        bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
-        tail = f" loss {float(loss.mean()):.4f}" if loss is not None else ""
-        sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}{tail}   ")
-        sys.stderr.flush()
+        if loss is not None and now - self.last >= 0.2:   # reading the loss syncs a GPU
+            self.last = now
+            self.bar.set_postfix(loss=f"{float(loss.mean()):.4f}", refresh=False)
+        self.bar.update(k)
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _augment_batch(config: TrainConfig, inputs: tuple[torch.Tensor, ...],
@@ -1140,29 +1165,30 @@ def _to_payload(result: Result) -> dict[str, Any]:
     return {"meta": json.dumps(meta), "states": list(result.states)}
 
 
-def _from_payload(payload: Mapping[str, Any], config: TrainConfig) -> Result | None:
-    try:
-        meta = json.loads(payload["meta"])
-        seeds = tuple(meta["seeds"])
-        history = {k: np.asarray(v, dtype=np.float64) for k, v in meta["history"].items()}
-        test = {k: np.asarray(v, dtype=np.float64) for k, v in meta["test"].items()}
-        states = tuple(payload["states"])
-        S = len(config.seeds)
-        ok = (seeds == config.seeds and len(states) == S
-              and all(v.shape == (S, config.epochs) for v in history.values())
-              and all(v.shape == (S,) for v in test.values())
-              and all(isinstance(s, dict) for s in states))
-        if not ok:
-            return None
-        return Result(config, seeds, history, test, float(meta["wall_time"]),
-                      float(meta["examples_per_second"]), str(meta["device"]),
-                      str(meta["torch_version"]), str(meta["mode"]), True, dict(meta["code"]),
-                      states)
-    except (KeyError, TypeError, ValueError):
-        return None
+def _from_payload(payload: Mapping[str, Any], config: TrainConfig, key: str) -> Result:
+    """The stored Result; ValueError, KeyError or TypeError says why a payload does not fit."""
+    meta = json.loads(payload["meta"])
+    seeds = tuple(meta["seeds"])
+    history = {k: np.asarray(v, dtype=np.float64) for k, v in meta["history"].items()}
+    test = {k: np.asarray(v, dtype=np.float64) for k, v in meta["test"].items()}
+    states = tuple(payload["states"])
+    S = len(config.seeds)
+    if seeds != config.seeds or len(states) != S:
+        raise ValueError(f"seeds {seeds} with {len(states)} states, expected {config.seeds}")
+    if not all(v.shape == (S, config.epochs) for v in history.values()) or \
+            not all(v.shape == (S,) for v in test.values()):
+        raise ValueError(f"metrics not of shape ({S}, {config.epochs}) and ({S},)")
+    if not all(isinstance(s, dict) and all(isinstance(t, torch.Tensor) for t in s.values())
+               for s in states):
+        raise ValueError("the states are not dicts of tensors")
+    return Result(config, seeds, history, test, float(meta["wall_time"]),
+                  float(meta["examples_per_second"]), str(meta["device"]),
+                  str(meta["torch_version"]), str(meta["mode"]), True, dict(meta["code"]),
+                  states, key)
 
 
-def _compute(config: TrainConfig, dev: torch.device, progress: bool | None) -> Result:
+def _compute(config: TrainConfig, dev: torch.device, progress: bool | None,
+             key: str | None) -> Result:
     start = time.perf_counter()
     data = config.data()
     if not isinstance(data, DataSplits):
@@ -1198,7 +1224,7 @@ def _compute(config: TrainConfig, dev: torch.device, progress: bool | None) -> R
                                 (len(data.train) - (len(data.train) % config.batch_size
                                                     if config.drop_last else 0)))
     return Result(config, config.seeds, history, test, wall, seen / wall, str(dev),
-                  torch.__version__, mode, False, config.code(), tuple(states))
+                  torch.__version__, mode, False, config.code(), tuple(states), key)
 
 
 def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
@@ -1208,11 +1234,14 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
     Explanation
     -----------
     With ``cache`` the result is looked up in the results store (:mod:`dlmath.engine.store`)
-    under :meth:`TrainConfig.key`, which changes with the config, the device type, and
-    the source of the code behind the config; a hit returns at once with
-    ``result.cached`` true.  Otherwise the seeds are trained (see the module docstring),
-    and the result, with every seed's weights, is written atomically to the store.  The
-    caller's random number generator state is left as it was.
+    under :meth:`TrainConfig.key`, which changes with the config, the device type, the
+    source of the code behind the config, the data files its Refs name and the numerical
+    environment; a hit returns at once with ``result.cached`` true.  An entry that fails a
+    check (damaged, stored for another config, of the wrong shapes) is not used: the run
+    re-trains and says why in a :class:`dlmath.engine.store.StoreWarning`.  Otherwise the
+    seeds are trained (see the module docstring), and the result, with every seed's
+    weights, is written atomically to the store.  The caller's random number generator
+    state is left as it was.
 
     Parameters
     ----------
@@ -1222,7 +1251,9 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
     refresh : bool
         Re-train even if the store has the result, and overwrite it.
     progress : bool, optional
-        Draw a progress bar on stderr; default: only when stderr is a terminal.
+        Draw a progress bar (``tqdm.auto``: a widget in Jupyter, text on a terminal); default:
+        ``DLMATH_PROGRESS`` (``0`` or ``1``) if set, else when stderr is a terminal or the code
+        runs in a Jupyter kernel.  The book sets ``DLMATH_PROGRESS=0`` for its builds.
     root : str, optional
         Directory of the store; default :func:`dlmath.engine.store.cache_dir`.
 
@@ -1250,18 +1281,28 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_bool("cache", cache)
+    check_bool("refresh", refresh)
+    if progress is not None:
+        check_bool("progress", progress)
     dev = config.resolved_device()
-    key = config.key() if cache else None
+    if cache:
+        identity = config.identity()
+    else:                              # the key is only a label: a config a notebook
+        try:                           # cannot fingerprint still trains
+            identity = config.identity()
+        except TypeError:
+            identity = None
+    key = store.spec_key(identity) if identity is not None else None
     if cache and not refresh:
-        payload = store.load("train", key, root)
+        payload = store.load("train", key, root, identity=identity,
+                             validate=lambda p: _from_payload(p, config, key))
         if payload is not None:
-            result = _from_payload(payload, config)
-            if result is not None:
-                return result
+            return _from_payload(payload, config, key)
     devices = [dev] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*There is a performance drop.*")
-        result = _compute(config, dev, progress)
+        result = _compute(config, dev, progress, key)
     if cache:
-        store.save("train", key, _to_payload(result), root)
+        store._save_or_warn("train", key, _to_payload(result), root, identity)
     return result

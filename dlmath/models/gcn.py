@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from dlmath._validate import check_int
+from dlmath._validate import check_bool, check_int, check_number
 
 __all__ = ["GraphConv", "GCN"]
 
@@ -21,9 +21,10 @@ class GraphConv(torch.nn.Module):
     Explanation
     -----------
     Every node mixes the features of itself and its neighbours with the weights of
-    :math:`\hat A` (:func:`gcn_normalized_adjacency`), then a linear map :math:`W` shared by
-    all nodes is applied.  Permuting the nodes (rows of :math:`X`, rows and columns of
-    :math:`\hat A`) permutes the output rows: the layer is permutation equivariant.
+    :math:`\hat A` (:func:`~dlmath.graphs.gcn_normalized_adjacency`), then a linear map
+    :math:`W` shared by all nodes is applied.  Permuting the nodes (rows of :math:`X`, rows
+    and columns of :math:`\hat A`) permutes the output rows: the layer is permutation
+    equivariant.
 
     Parameters
     ----------
@@ -51,6 +52,7 @@ class GraphConv(torch.nn.Module):
         super().__init__()
         check_int("in_features", in_features, 1)
         check_int("out_features", out_features, 1)
+        check_bool("bias", bias)
         self.linear = torch.nn.Linear(in_features, out_features, bias=False)
         torch.nn.init.xavier_uniform_(self.linear.weight)   # Glorot, as Kipf and Welling
         self.bias = torch.nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -70,8 +72,8 @@ class GCN(torch.nn.Module):
     Explanation
     -----------
     Softmax of the logits gives Kipf and Welling's class probabilities; the cross-entropy
-    in :func:`train_gcn` applies it.  Dropout is applied to the input of each layer during
-    training.  :meth:`embed` returns the hidden representation
+    of the training (chapter :ref:`ch-graphs`) applies it.  Dropout is applied to the input
+    of each layer during training.  :meth:`embed` returns the hidden representation
     :math:`\mathrm{ReLU}(\hat A X W_0)`.
 
     Parameters
@@ -90,7 +92,7 @@ class GCN(torch.nn.Module):
 
     See Also
     --------
-    GraphConv, train_gcn
+    GraphConv
 
     References
     ----------
@@ -100,8 +102,7 @@ class GCN(torch.nn.Module):
     def __init__(self, in_features: int, hidden: int, out_features: int,
                  dropout: float = 0.5) -> None:
         super().__init__()
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        dropout = check_number("dropout", dropout, interval="[0, 1)")
         self.conv1 = GraphConv(in_features, hidden)
         self.conv2 = GraphConv(hidden, out_features)
         self.dropout = torch.nn.Dropout(dropout)

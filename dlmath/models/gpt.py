@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dlmath._validate import check_int, check_number, check_size
 from dlmath.decoding import Hypothesis, sample_decode
 from dlmath.metrics import sequence_cross_entropy
 
@@ -66,18 +67,11 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_int(name, getattr(self, name), 1)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id must be in [0, vocab_size={self.vocab_size}), "
-                             f"got {self.pad_id}")
+        check_number("dropout", self.dropout, interval="[0, 1)")
+        check_int("pad_id", self.pad_id, 0, self.vocab_size - 1)
 
 
 def gpt_num_params(vocab_size: Size, block_size: Size, n_layer: Size, n_embd: Size) -> Size:
@@ -128,13 +122,7 @@ def gpt_num_params(vocab_size: Size, block_size: Size, n_layer: Size, n_embd: Si
     """
     for name, value in (("vocab_size", vocab_size), ("block_size", block_size),
                         ("n_layer", n_layer), ("n_embd", n_embd)):
-        if isinstance(value, sp.Basic):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int or a sympy expression, "
-                            f"got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+        check_size(name, value, 1)
     C = n_embd
     layer_norms = 2 * 2 * C
     attention = (C * 3 * C + 3 * C) + (C * C + C)                     # W_QKV, W_O with biases
@@ -255,7 +243,7 @@ class GPT(nn.Module):
 
     See Also
     --------
-    gpt_num_params, dlmath.decoding.sample_decode.
+    gpt_num_params, dlmath.decoding.sample_decode
 
     References
     ----------

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import sympy as sp
 from torch import nn
 
+from dlmath._validate import check_bool, check_choice, check_int, int_sequence
 from dlmath.conv import conv_output_size
 
 __all__ = [
@@ -41,8 +42,9 @@ __all__ = [
     "conv_border_term_sym",
 ]
 
-#: The six border treatments: no padding; zero padding of 1 ("same" for 3×3) and of 2
-#: ("full" for 3×3); and padding of 1 that wraps around, mirrors, or repeats the edge.
+#: The six border treatments, in order, are no padding; zero padding of 1 ("same" for
+#: 3×3) and of 2 ("full" for 3×3); and padding of 1 that wraps around, mirrors, or repeats
+#: the edge.
 PADDINGS: tuple[str, ...] = ("valid", "zeros1", "zeros2", "circular", "reflect", "replicate")
 
 _SPECS = {"valid": (0, "zeros"), "zeros1": (1, "zeros"), "zeros2": (2, "zeros"),
@@ -75,7 +77,7 @@ def padding_spec(padding: str) -> tuple[int, str]:
     >>> padding_spec("same")
     Traceback (most recent call last):
     ...
-    ValueError: padding must be one of ('valid', 'zeros1', 'zeros2', 'circular', 'reflect', 'replicate'), got 'same'
+    ValueError: padding must be one of 'valid', 'zeros1', 'zeros2', 'circular', 'reflect', 'replicate', got 'same'
 
     See Also
     --------
@@ -85,25 +87,7 @@ def padding_spec(padding: str) -> tuple[int, str]:
     ----------
     Chapter: :ref:`ch-padding-position`.
     """
-    if padding not in _SPECS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    return _SPECS[padding]
-
-
-def _ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a non-empty sequence of positive ints, "
-                             f"got {values!r}")
-    return tuple(values)
-
-
-def _pos(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return _SPECS[check_choice("padding", padding, PADDINGS)]
 
 
 def feature_map_sizes(size: int, padding: str, strides: Sequence[int] = (1, 2, 2, 2),
@@ -150,8 +134,8 @@ def feature_map_sizes(size: int, padding: str, strides: Sequence[int] = (1, 2, 2
     Chapter: :ref:`ch-padding-position`.
     """
     amount, _ = padding_spec(padding)
-    strides = _ints("strides", strides)
-    sizes, n = [], _pos("size", size)
+    strides = int_sequence("strides", strides)
+    sizes, n = [], check_int("size", size, 1)
     for s in strides:
         n = conv_output_size(n, kernel_size, s, amount)
         sizes.append(n)
@@ -232,17 +216,16 @@ def strided_conv_net(padding: str = "zeros1", global_pool: bool = True, *,
     ----------
     Kayhan & van Gemert (CVPR 2020), experiment 2.  Chapter: :ref:`ch-padding-position`.
     """
-    if not isinstance(global_pool, bool):
-        raise TypeError(f"global_pool must be a bool, got {type(global_pool).__name__}")
+    check_bool("global_pool", global_pool)
     amount, mode = padding_spec(padding)
-    channels = _ints("channels", channels)
-    strides = _ints("strides", strides)
+    channels = int_sequence("channels", channels)
+    strides = int_sequence("strides", strides)
     if len(channels) != len(strides):
         raise ValueError(f"channels and strides must have the same length, got "
                          f"{len(channels)} and {len(strides)}")
     for name, value in (("in_channels", in_channels), ("kernel_size", kernel_size),
                         ("hidden", hidden), ("num_classes", num_classes)):
-        _pos(name, value)
+        check_int(name, value, 1)
     side = feature_map_sizes(size, padding, strides, kernel_size)[-1]
     layers: list[tuple[str, nn.Module]] = []
     c_in = in_channels
@@ -336,7 +319,7 @@ def conv_border_term_sym(height: int, width: int, row: int, col: int, padding: s
     amount, mode = padding_spec(padding)
     for name, value in (("height", height), ("width", width), ("kernel_size", kernel_size),
                         ("stride", stride)):
-        _pos(name, value)
+        check_int(name, value, 1)
     if mode == "reflect" and amount >= min(height, width):
         raise ValueError(f"reflect padding {amount} needs an image larger than {amount} on "
                          f"both sides, got {height}x{width}")

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from dlmath._validate import check_int
+from dlmath._validate import check_bool, check_int, check_number
 from dlmath.metrics import sequence_cross_entropy
 
 __all__ = ["EncoderOutput", "Seq2Seq", "Speller"]
@@ -55,14 +55,6 @@ class EncoderOutput(NamedTuple):
     mask: torch.Tensor
     h0: torch.Tensor
     c0: torch.Tensor
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 class Seq2Seq(nn.Module):
@@ -135,11 +127,12 @@ class Seq2Seq(nn.Module):
         super().__init__()
         for name, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
                             ("emb_dim", emb_dim), ("hidden_size", hidden_size)):
-            _positive_int(name, value)
-        attn_size = hidden_size if attn_size is None else _positive_int("attn_size", attn_size)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not 0 <= pad_id < min(src_vocab_size, tgt_vocab_size):
+            check_int(name, value, 1)
+        attn_size = hidden_size if attn_size is None else check_int("attn_size", attn_size, 1)
+        check_number("dropout", dropout, interval="[0, 1)")
+        check_bool("attention", attention)
+        check_bool("bidirectional", bidirectional)
+        if not 0 <= check_int("pad_id", pad_id) < min(src_vocab_size, tgt_vocab_size):
             raise ValueError(f"pad_id {pad_id} is not a valid id of both vocabularies")
         self.pad_id = pad_id
         self.attention = bool(attention)
@@ -234,7 +227,7 @@ class Seq2Seq(nn.Module):
         if tgt_in.dim() != 2 or tgt_in.shape[0] != enc.outputs.shape[0]:
             raise ValueError(f"tgt_in must have shape (B={enc.outputs.shape[0]}, T), got "
                              f"{tuple(tgt_in.shape)}")
-        if return_attention and not self.attention:
+        if check_bool("return_attention", return_attention) and not self.attention:
             raise ValueError("return_attention=True needs a model built with attention=True")
         keys = self.U_a(enc.outputs) if self.attention else None     # (B, S, A)  U_a h_j
         h, c = enc.h0, enc.c0
@@ -336,7 +329,7 @@ class Speller(Seq2Seq):
 
     See Also
     --------
-    dlmath._book.spelling.SpellingTask : scores these outputs.  dlmath.decoding.greedy_decode.
+    dlmath.decoding.greedy_decode : decoding one token at a time.
 
     References
     ----------
@@ -347,10 +340,8 @@ class Speller(Seq2Seq):
                  bos_id: int = 1, eos_id: int = 2, **kwargs: Any) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size, **kwargs)
         check_int("max_len", max_len, 1)
-        for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
-            if not 0 <= value < tgt_vocab_size:
-                raise ValueError(f"{name} {value} is not an id of the target vocabulary "
-                                 f"(0..{tgt_vocab_size - 1})")
+        check_int("bos_id", bos_id, 0, tgt_vocab_size - 1)      # ids of the target vocabulary
+        check_int("eos_id", eos_id, 0, tgt_vocab_size - 1)
         self.max_len, self.bos_id, self.eos_id = max_len, bos_id, eos_id
 
     def forward(self, src: Any, tgt_in: torch.Tensor | None = None,
@@ -358,7 +349,7 @@ class Speller(Seq2Seq):
         """Teacher-forced logits ``(B, T, V)``, or, with ``src`` alone, free-running ones."""
         if tgt_in is not None or isinstance(src, (tuple, list)):
             return super().forward(src, tgt_in, return_attention)
-        if return_attention:
+        if check_bool("return_attention", return_attention):
             raise ValueError("return_attention needs tgt_in (teacher forcing)")
         state = self.start_state(src)
         tokens = torch.full((src.shape[0],), self.bos_id, dtype=torch.long,

@@ -22,7 +22,7 @@ import sympy as sp
 import torch
 from torch import nn
 
-from dlmath._validate import check_int
+from dlmath._validate import check_bool, check_int, check_number, int_shape, int_tuple
 from dlmath.conv import conv_output_size, pool_output_size
 from dlmath.equivariance import absorb_input_permutation, pixel_permutation
 from dlmath.params._rules import _tidy
@@ -37,24 +37,9 @@ __all__ = [
 Size = Union[int, sp.Expr]
 
 
-def _pos_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _hw(name: str, size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, (tuple, list)):
-        if len(size) != 2:
-            raise ValueError(f"{name} must be an int or a pair (height, width), got {size!r}")
-        return _pos_int(f"{name}[0]", size[0]), _pos_int(f"{name}[1]", size[1])
-    return _pos_int(name, size), _pos_int(name, size)
-
-
-def _check_bool(**flags: object) -> None:
+def _flags(**flags: object) -> None:
     for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+        check_bool(name, value)
 
 
 def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
@@ -129,20 +114,19 @@ def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Reports 001 and 003 (question 2).
     """
-    _check_bool(batch_norm=batch_norm, global_pool=global_pool)
-    h, w = _hw("size", size)
-    k = _pos_int("kernel_size", kernel_size)
+    _flags(batch_norm=batch_norm, global_pool=global_pool)
+    h, w = int_tuple("size", size, 2, 1)
+    k = check_int("kernel_size", kernel_size, 1)
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for 'same' padding, got {k}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    dropout = check_number("dropout", dropout, interval="[0, 1)")
     if not channels or not hidden:
         raise ValueError("channels and hidden must each hold at least one width")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    c_in = _pos_int("in_channels", in_channels)
+    c_in = check_int("in_channels", in_channels, 1)
     for i, c in enumerate(channels, start=1):
         block: OrderedDict[str, nn.Module] = OrderedDict()
-        block["conv"] = nn.Conv2d(c_in, _pos_int("channels", c), k, padding=(k - 1) // 2)
+        block["conv"] = nn.Conv2d(c_in, check_int("channels", c, 1), k, padding=(k - 1) // 2)
         if batch_norm:
             block["bn"] = nn.BatchNorm2d(c)
         block["relu"] = nn.ReLU()
@@ -161,14 +145,14 @@ def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
         features = c_in * h * w
     head["flatten"] = nn.Flatten()
     for j, width in enumerate(hidden, start=1):
-        head[f"fc{j}"] = nn.Linear(features, _pos_int("hidden", width))
+        head[f"fc{j}"] = nn.Linear(features, check_int("hidden", width, 1))
         head[f"relu{j}"] = nn.ReLU()
         if batch_norm:
             head[f"bn{j}"] = nn.BatchNorm1d(width)
         if j == 1:
             head["drop1"] = nn.Dropout(dropout)
         features = width
-    head["out"] = nn.Linear(features, _pos_int("num_classes", num_classes))
+    head["out"] = nn.Linear(features, check_int("num_classes", num_classes, 1))
     layers["head"] = nn.Sequential(head)
     return nn.Sequential(layers)
 
@@ -222,23 +206,23 @@ def cifar_cnn(in_channels: int = 3, size: int = 32, channels: Sequence[int] = (3
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Report 004 (questions II-10, II-11, II-15).
     """
-    k = _pos_int("kernel_size", kernel_size)
+    k = check_int("kernel_size", kernel_size, 1)
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd, got {k}")
-    n = _pos_int("size", size)
+    n = check_int("size", size, 1)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    c_in = _pos_int("in_channels", in_channels)
+    c_in = check_int("in_channels", in_channels, 1)
     for i, c in enumerate(channels, start=1):
-        layers[f"conv{i}"] = nn.Conv2d(c_in, _pos_int("channels", c), k, padding=(k - 1) // 2)
+        layers[f"conv{i}"] = nn.Conv2d(c_in, check_int("channels", c, 1), k, padding=(k - 1) // 2)
         layers[f"relu{i}"] = nn.ReLU()
         layers[f"pool{i}"] = nn.MaxPool2d(2, stride=2)
         n = conv_output_size(conv_output_size(n, k, padding=(k - 1) // 2), 2, stride=2)
         c_in = c
     last = len(channels) + 1
     layers["flatten"] = nn.Flatten()
-    layers[f"fc{last}"] = nn.Linear(c_in * n * n, _pos_int("hidden", hidden))
+    layers[f"fc{last}"] = nn.Linear(c_in * n * n, check_int("hidden", hidden, 1))
     layers[f"relu{last}"] = nn.ReLU()
-    layers[f"fc{last + 1}"] = nn.Linear(hidden, _pos_int("num_classes", num_classes))
+    layers[f"fc{last + 1}"] = nn.Linear(hidden, check_int("num_classes", num_classes, 1))
     return nn.Sequential(layers)
 
 
@@ -295,10 +279,10 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = Fals
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Simonyan & Zisserman (2015), table 1, column D.
     """
-    _check_bool(batch_norm=batch_norm, adaptive_pool=adaptive_pool)
-    n = _pos_int("size", size)
+    _flags(batch_norm=batch_norm, adaptive_pool=adaptive_pool)
+    n = check_int("size", size, 1)
     feats: list[nn.Module] = []
-    c_in = _pos_int("in_channels", in_channels)
+    c_in = check_int("in_channels", in_channels, 1)
     for v in _VGG16:
         if v == "M":
             feats.append(nn.MaxPool2d(2, stride=2))
@@ -317,13 +301,13 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = Fals
     layers["classifier"] = nn.Sequential(
         nn.Linear(c_in * n * n, 4096), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, _pos_int("num_classes", num_classes)))
+        nn.Linear(4096, check_int("num_classes", num_classes, 1)))
     return nn.Sequential(layers)
 
 
 def mlp(sizes: Sequence[int], bias: bool = True, activation: type[nn.Module] = nn.ReLU
         ) -> nn.Sequential:
-    """A fully connected network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+    """A fully connected network ``sizes[0] -> sizes[1] -> … -> sizes[-1]``.
 
     Explanation
     -----------
@@ -365,10 +349,10 @@ def mlp(sizes: Sequence[int], bias: bool = True, activation: type[nn.Module] = n
     ----------
     Chapter: :ref:`ch-counting-parameters`.
     """
-    _check_bool(bias=bias)
+    _flags(bias=bias)
     if len(sizes) < 2:
         raise ValueError(f"sizes must hold at least two widths, got {list(sizes)!r}")
-    sizes = [_pos_int("sizes", s) for s in sizes]
+    sizes = [check_int(f"sizes[{i}]", s, 1) for i, s in enumerate(sizes)]
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
         if i > 1:
@@ -422,9 +406,9 @@ def conv_stack(channels: int, kernel_size: int, depth: int, bias: bool = True) -
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Simonyan & Zisserman (2015), section 2.3.
     """
-    _check_bool(bias=bias)
-    c, k, n = (_pos_int("channels", channels), _pos_int("kernel_size", kernel_size),
-               _pos_int("depth", depth))
+    _flags(bias=bias)
+    c, k, n = (check_int("channels", channels, 1), check_int("kernel_size", kernel_size, 1),
+               check_int("depth", depth, 1))
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for 'same' padding, got {k}")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -482,12 +466,12 @@ def single_filter_cnn(height: int, width: int, kernel_size: int | Sequence[int],
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
-    _check_bool(bias=bias)
-    m, n = _hw("kernel_size", kernel_size)
-    hp, wp = _pooled_map(_pos_int("height", height), _pos_int("width", width), m, n)
+    _flags(bias=bias)
+    m, n = int_tuple("kernel_size", kernel_size, 2, 1)
+    hp, wp = _pooled_map(check_int("height", height, 1), check_int("width", width, 1), m, n)
     return nn.Sequential(OrderedDict(
         conv=nn.Conv2d(1, 1, (m, n), bias=bias), pool=nn.MaxPool2d(2, stride=2),
-        flatten=nn.Flatten(), out=nn.Linear(hp * wp, _pos_int("num_classes", num_classes),
+        flatten=nn.Flatten(), out=nn.Linear(hp * wp, check_int("num_classes", num_classes, 1),
                                             bias=bias)))
 
 
@@ -538,6 +522,7 @@ def single_filter_cnn_params_sym(height: Size, width: Size, kernel_h: Size, kern
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
+    check_bool("bias", bias)
     hp, wp = _pooled_map(height, width, kernel_h, kernel_w)
     total = (conv_params(1, 1, (kernel_h, kernel_w), bias=bias)
              + linear_params(hp * wp, num_classes, bias=bias))
@@ -557,10 +542,8 @@ def single_filter_fc(height: int, width: int, kernel_size: int | Sequence[int],
     Explanation
     -----------
     ``flatten``, then ``fc1`` from the :math:`HW` pixels to as many hidden units as the
-    convolutional network's pooled map has (:math:`\lfloor (H-M+1)/2 
-floor
-    \lfloor (W-N+1)/2 
-floor`), ``act1`` (ReLU) and ``fc2`` to ``num_classes`` outputs:
+    convolutional network's pooled map has (:math:`\lfloor (H-M+1)/2 \rfloor
+    \lfloor (W-N+1)/2 \rfloor`), ``act1`` (ReLU) and ``fc2`` to ``num_classes`` outputs:
     the comparison of report 000 (question 1c).
 
     Parameters
@@ -597,10 +580,10 @@ floor`), ``act1`` (ReLU) and ``fc2`` to ``num_classes`` outputs:
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
-    _check_bool(bias=bias)
-    m, n = _hw("kernel_size", kernel_size)
-    hp, wp = _pooled_map(_pos_int("height", height), _pos_int("width", width), m, n)
-    body = mlp([height * width, hp * wp, _pos_int("num_classes", num_classes)], bias=bias)
+    _flags(bias=bias)
+    m, n = int_tuple("kernel_size", kernel_size, 2, 1)
+    hp, wp = _pooled_map(check_int("height", height, 1), check_int("width", width, 1), m, n)
+    body = mlp([height * width, hp * wp, check_int("num_classes", num_classes, 1)], bias=bias)
     return nn.Sequential(OrderedDict(flatten=nn.Flatten(), **dict(body.named_children())))
 
 
@@ -610,9 +593,7 @@ def single_filter_fc_params_sym(height: Size, width: Size, kernel_h: Size, kerne
 
     Explanation
     -----------
-    With :math:`u = \lfloor (H-M+1)/2 
-floor \lfloor (W-N+1)/2 
-floor` hidden units,
+    With :math:`u = \lfloor (H-M+1)/2 \rfloor \lfloor (W-N+1)/2 \rfloor` hidden units,
     :math:`u\,HW + K u` weights (:math:`+\,u + K` biases).
 
     Parameters
@@ -645,6 +626,7 @@ floor` hidden units,
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
+    check_bool("bias", bias)
     hp, wp = _pooled_map(height, width, kernel_h, kernel_w)
     total = (linear_params(height * width, hp * wp, bias=bias)
              + linear_params(hp * wp, num_classes, bias=bias))
@@ -709,9 +691,7 @@ def image_mlp(image_shape: Sequence[int] = (1, 8, 8), hidden: Sequence[int] = (6
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
-        raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
-    c, h, w = (check_int(f"image_shape[{i}]", v, 1) for i, v in enumerate(image_shape))
+    c, h, w = int_shape("image_shape", image_shape)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     body = mlp([c * h * w, *hidden, num_classes])

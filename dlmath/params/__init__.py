@@ -6,8 +6,10 @@ module; and :func:`trace_shapes`, which follows a module's ``forward`` (via ``to
 an input shape that may hold SymPy symbols and returns, for every layer, its output shape
 (with the floors of convolution and pooling) and its parameter count as an expression.
 Every size rule of a convolution or pooling layer is :func:`dlmath.conv.conv_output_size`.
-A table renderer turns a trace into Markdown or HTML with LaTeX in the cells.
-Chapter: :ref:`ch-counting-parameters`.
+Where ``torch.fx`` cannot follow a ``forward`` (a layer without a formula, data-dependent
+control flow), a numeric input shape is traced by one forward pass with hooks instead.  A
+trace prints as a plain-text table, and a notebook shows it as a table with LaTeX in the
+cells.  Chapter: :ref:`ch-counting-parameters`.
 
 References: the shapes of parameters and outputs in the PyTorch documentation of each layer
 (``torch.nn``); Goodfellow, Bengio & Courville, *Deep Learning* (2016), chapter 9.
@@ -16,9 +18,7 @@ References: the shapes of parameters and outputs in the PyTorch documentation of
 from __future__ import annotations
 
 import builtins
-import html
 import operator
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,10 +28,13 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from dlmath._render import format_table, size_latex
+from dlmath._validate import check_bool, check_choice, check_int
 from dlmath.params._rules import (
     _B, _FUNCS, _METHODS, _RULES, Size, _affine_terms, _attention_terms, _Context, _conv_terms,
-    _first_tensor, _GATES, _linear_terms, _op_name, _out, _per_example, _prod, _rnn_terms,
-    _rule_for, _size, _T, _total, _Tracer,
+    _first_tensor, _GATES, _linear_terms, _nd, _op_name, _out, _per_example, _prod, _rnn_terms,
+    _rule_adaptive_pool, _rule_conv, _rule_for, _rule_norm, _rule_pool, _size, _T, _total,
+    _Tracer,
 )
 
 __all__ = [
@@ -39,11 +42,17 @@ __all__ = [
     "embedding_params", "rnn_params", "attention_params",
     "count_params", "count_params_sym",
     "LayerRow", "Constraint", "ShapeTrace", "trace_shapes",
-    "size_latex", "format_table", "format_trace",
 ]
 
+_latex = size_latex      # a size or count in a table cell
+
+
+def _shape_latex(shape: tuple) -> str:
+    return r" \times ".join(_latex(d) for d in shape) if shape else "1"
+
+
 # --------------------------------------------------------------------------------------
-# Per-layer formulas (the terms themselves are in dlmath/_params_rules.py)
+# Per-layer formulas (the terms themselves are in dlmath/params/_rules.py)
 # --------------------------------------------------------------------------------------
 
 def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Sequence[Size],
@@ -66,16 +75,18 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
     in_channels, out_channels : int or sympy.Expr
         :math:`C_\text{in}, C_\text{out} \ge 1`; both divisible by ``groups``.
     kernel_size : int, sympy.Expr or sequence of them
-        One size per spatial axis, e.g. ``(k, k)`` for a 2-d kernel; a single size needs
-        ``dims`` (``nn.Conv1d(3, 32, 3)`` and ``nn.Conv2d(3, 32, 3)`` differ: a bare ``3``
-        is ambiguous here, where no layer class says the dimension).
+        One size for every spatial axis, or one per axis, as ``torch.nn.Conv2d`` takes it:
+        ``conv_params(3, 32, 3)`` counts ``nn.Conv2d(3, 32, 3)``, and ``(3, 3, 3)`` a 3-d
+        kernel.
     groups : int
         :math:`g \ge 1`.
     bias : bool
         Whether each filter has a bias.
     dims : int, optional
-        The number of spatial axes: a single ``kernel_size`` is repeated ``dims`` times;
-        a sequence must have ``dims`` entries.
+        The number of spatial axes (``dims=1`` counts ``nn.Conv1d``, ``dims=3``
+        ``nn.Conv3d``): a single ``kernel_size`` is repeated ``dims`` times, a sequence
+        must have ``dims`` entries.  Default: 2 for a single size, as ``nn.Conv2d``; the
+        length of a sequence.
 
     Returns
     -------
@@ -88,15 +99,16 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
         If a size is not a positive integer, a channel count is not divisible by
         ``groups``, or ``kernel_size`` does not have ``dims`` entries.
     TypeError
-        If a size is neither an int nor a SymPy expression, ``bias`` is not a bool, or
-        ``kernel_size`` is a single size and ``dims`` is not given.
+        If a size is neither an int nor a SymPy expression, or ``bias`` is not a bool.
 
     Examples
     --------
     >>> conv_params(3, 32, (5, 5))                 # 32 * (3*5*5 + 1)
     2432
-    >>> conv_params(3, 32, 5, dims=2)              # the same layer: nn.Conv2d(3, 32, 5)
+    >>> conv_params(3, 32, 5)                      # the same layer: nn.Conv2d(3, 32, 5)
     2432
+    >>> conv_params(3, 32, 5, dims=1)              # nn.Conv1d(3, 32, 5): 32 * (3*5 + 1)
+    512
     >>> conv_params(64, 64, (3, 3), groups=64, bias=False)   # depthwise
     576
     >>> import sympy as sp
@@ -114,26 +126,20 @@ def conv_params(in_channels: Size, out_channels: Size, kernel_size: Size | Seque
     Chapter: :ref:`ch-counting-parameters`.  Shapes of ``torch.nn.Conv2d.weight`` and
     ``torch.nn.ConvTranspose2d.weight`` in the PyTorch documentation.
     """
-    if not isinstance(bias, bool):
-        raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    bias = check_bool("bias", bias)
+    groups = check_int("groups", groups, 1)
     cin = _size("in_channels", in_channels)
     cout = _size("out_channels", out_channels)
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
-        raise ValueError(f"dims must be a positive int, got {dims!r}")
+    if dims is not None:
+        dims = check_int("dims", dims, 1)
     if isinstance(kernel_size, (tuple, list)):
         ks = tuple(kernel_size)
         if not ks:
             raise ValueError("kernel_size must have at least one entry")
         if dims is not None and len(ks) != dims:
             raise ValueError(f"kernel_size must have dims={dims} entries, got {kernel_size!r}")
-    elif dims is None:
-        raise TypeError(f"kernel_size={kernel_size!r} is ambiguous: give one size per spatial "
-                        f"axis, e.g. ({kernel_size!r}, {kernel_size!r}) for a 2-d kernel, or "
-                        f"pass dims")
     else:
-        ks = (kernel_size,) * dims
+        ks = (kernel_size,) * (2 if dims is None else dims)       # nn.Conv2d by default
     ks = tuple(_size("kernel_size", k) for k in ks)
     return _total(_conv_terms(_out(cin), _out(cout), tuple(_out(k) for k in ks), groups, bias))
 
@@ -180,8 +186,7 @@ def linear_params(in_features: Size, out_features: Size, bias: bool = True) -> S
     ----------
     Chapter: :ref:`ch-counting-parameters`.
     """
-    if not isinstance(bias, bool):
-        raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
+    bias = check_bool("bias", bias)
     return _total(_linear_terms(_out(_size("in_features", in_features)),
                                 _out(_size("out_features", out_features)), bias))
 
@@ -224,8 +229,7 @@ def batchnorm_params(num_features: Size, affine: bool = True) -> Size:
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Ioffe & Szegedy (2015).
     """
-    if not isinstance(affine, bool):
-        raise TypeError(f"affine must be a bool, got {type(affine).__name__}")
+    affine = check_bool("affine", affine)
     c = _out(_size("num_features", num_features))
     return _total(_affine_terms((c,), affine, affine))
 
@@ -267,9 +271,8 @@ def layernorm_params(normalized_shape: Size | Sequence[Size], elementwise_affine
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Ba, Kiros & Hinton (2016).
     """
-    for name, flag in (("elementwise_affine", elementwise_affine), ("bias", bias)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    elementwise_affine = check_bool("elementwise_affine", elementwise_affine)
+    bias = check_bool("bias", bias)
     dims = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
     dims = tuple(_out(_size("normalized_shape", d)) for d in dims)
     return _total(_affine_terms(dims, elementwise_affine, elementwise_affine and bias))
@@ -370,13 +373,10 @@ def rnn_params(input_size: Size, hidden_size: Size, num_layers: int = 1, mode: s
     Chapter: :ref:`ch-counting-parameters`.  Hochreiter & Schmidhuber (1997); the weight
     shapes in the PyTorch documentation of ``torch.nn.LSTM``.
     """
-    if mode not in _GATES:
-        raise ValueError(f"mode must be one of {sorted(_GATES)}, got {mode!r}")
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
-    for name, flag in (("bias", bias), ("bidirectional", bidirectional)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    check_choice("mode", mode, tuple(_GATES))
+    num_layers = check_int("num_layers", num_layers, 1)
+    bias = check_bool("bias", bias)
+    bidirectional = check_bool("bidirectional", bidirectional)
     proj = _size("proj_size", proj_size, minimum=0)
     if proj != 0 and mode != "LSTM":
         raise ValueError(f"proj_size is only defined for mode 'LSTM', got mode {mode!r}")
@@ -442,12 +442,10 @@ def attention_params(embed_dim: Size, num_heads: int = 1, bias: bool = True,
     ----------
     Chapter: :ref:`ch-counting-parameters`.  Vaswani et al. (2017).
     """
-    for name, flag in (("bias", bias), ("add_bias_kv", add_bias_kv)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    bias = check_bool("bias", bias)
+    add_bias_kv = check_bool("add_bias_kv", add_bias_kv)
     e = _size("embed_dim", embed_dim)
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-        raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+    num_heads = check_int("num_heads", num_heads, 1)
     if e.is_number and int(e) % num_heads:
         raise ValueError(f"embed_dim {e} is not divisible by num_heads {num_heads}")
     k = None if kdim is None else _out(_size("kdim", kdim))
@@ -511,8 +509,7 @@ def count_params(module: nn.Module, trainable_only: bool = True) -> int:
     Chapter: :ref:`ch-counting-parameters`.
     """
     _check_module(module)
-    if not isinstance(trainable_only, bool):
-        raise TypeError(f"trainable_only must be a bool, got {type(trainable_only).__name__}")
+    trainable_only = check_bool("trainable_only", trainable_only)
     total = 0
     for name, p in module.named_parameters():
         if isinstance(p, nn.parameter.UninitializedParameter):
@@ -682,6 +679,24 @@ class ShapeTrace:
         Parameters of ``module`` that the forward pass never used (not in the totals).
     adapt : bool
         Whether constrained layers were counted for the size they receive.
+    method : {"fx", "forward"}
+        How the shapes were found: ``"fx"``, the symbolic trace of ``forward``;
+        ``"forward"``, one forward pass on a zero input with hooks on every module (for a
+        numeric input that the symbolic trace cannot follow).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> t = trace_shapes(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (4,))
+    >>> t.output_shape, t.total_params, t.method
+    ((3,), 15, 'fx')
+    >>> print(t)
+    layer  type    output shape  parameters
+    -----  ------  ------------  ----------
+    input          4
+    0      Linear  3                     15
+    1      ReLU    3                      0
+    total                                15
     """
 
     rows: tuple
@@ -692,6 +707,7 @@ class ShapeTrace:
     constraints: tuple = ()
     untraced: tuple = ()
     adapt: bool = True
+    method: str = "fx"
 
     def row(self, name: str) -> LayerRow:
         """The first row with this name (``KeyError`` listing the names if none)."""
@@ -732,16 +748,109 @@ class ShapeTrace:
                        output_shape=s(self.output_shape), total_params=s(self.total_params),
                        trainable_params=s(self.trainable_params), constraints=cons)
 
-    def to_markdown(self, **kwargs: Any) -> str:
-        """:func:`format_trace` with ``fmt="markdown"``."""
-        return format_trace(self, fmt="markdown", **kwargs)
+    def to_markdown(self, formula: bool = True, param_free: bool = True, input_row: bool = True,
+                    totals: bool = True) -> str:
+        r"""The trace as a Markdown table: layer, type, output shape, parameters.
 
-    def to_html(self, **kwargs: Any) -> str:
-        """:func:`format_trace` with ``fmt="html"``."""
-        return format_trace(self, fmt="html", **kwargs)
+        The cells hold LaTeX (``$...$``), for a notebook or ``glue("key", Markdown(text))``
+        and ``{glue:md}`` in a MyST page.
+
+        Parameters
+        ----------
+        formula : bool
+            Write each count as its product of factors, e.g. :math:`32 \cdot 3 \cdot 5
+            \cdot 5 + 32 = 2{,}432`.
+        param_free : bool
+            Include layers without parameters (activations, pooling, flatten).
+        input_row, totals : bool
+            Add a first row with the input shape and a last row with the total.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> t = trace_shapes(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (4,))
+        >>> print(t.to_markdown())
+        | layer | type | output shape | parameters |
+        |:---|:---|:---|---:|
+        | input |  | $4$ |  |
+        | `0` | Linear | $3$ | $3 \cdot 4 + 3 = 15$ |
+        | `1` | ReLU | $3$ | $0$ |
+        | **total** |  |  | $15$ |
+        """
+        return self._table("markdown", formula, param_free, input_row, totals)
+
+    def to_html(self, formula: bool = True, param_free: bool = True, input_row: bool = True,
+                totals: bool = True) -> str:
+        r"""The table of :meth:`to_markdown` as HTML, with ``\(...\)`` for MathJax."""
+        return self._table("html", formula, param_free, input_row, totals)
+
+    def to_text(self, param_free: bool = True, input_row: bool = True,
+                totals: bool = True) -> str:
+        """The trace as a plain-text table for a terminal; ``str(trace)`` is this.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(),
+        ...                     nn.Linear(8 * 30 * 30, 10))
+        >>> print(trace_shapes(net, (3, 32, 32)))
+        layer  type     output shape  parameters
+        -----  -------  ------------  ----------
+        input           3 x 32 x 32
+        0      Conv2d   8 x 30 x 30          224
+        1      ReLU     8 x 30 x 30            0
+        2      Flatten  7200                   0
+        3      Linear   10                72,010
+        total                             72,234
+        """
+        return self._table("text", False, param_free, input_row, totals)
+
+    def __str__(self) -> str:
+        return self.to_text()
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _table(self, fmt: str, formula: bool, param_free: bool, input_row: bool,
+               totals: bool) -> str:
+        for name, flag in (("formula", formula), ("param_free", param_free),
+                           ("input_row", input_row), ("totals", totals)):
+            check_bool(name, flag)
+        text = fmt == "text"
+
+        def count(x: Any) -> str:
+            return (f"{x:,}" if isinstance(x, int) else str(x)) if text else f"${_latex(x)}$"
+
+        def shape(s: tuple) -> str:
+            if text:
+                return " x ".join(str(d) for d in s) if s else "1"
+            return f"${_shape_latex(s)}$"
+
+        body = []
+        if input_row:
+            body.append(["input", "", shape(self.input_shape), ""])
+        for r in self.rows:
+            if not param_free and not r.terms:
+                continue
+            if r.shared:
+                cell = "shared (counted above)"
+            elif formula and 0 < len(r.terms) <= 4 and not (len(r.terms) == 1
+                                                              and len(r.terms[0][1]) == 1):
+                cell = f"${r.formula()} = {_latex(r.params)}$"
+            else:
+                cell = count(r.params)
+            body.append([r.name if text else f"`{r.name}`", r.type, shape(r.output_shape), cell])
+        if totals:
+            bold = "{}" if text else "**{}**"
+            body.append([bold.format("total"), "", "", count(self.total_params)])
+            if sp.sympify(self.trainable_params) != sp.sympify(self.total_params):
+                body.append([bold.format("trainable"), "", "", count(self.trainable_params)])
+        return format_table(["layer", "type", "output shape", "parameters"], body, fmt,
+                            align="lllr")
 
 
 def _input_shapes(input_shape: Any) -> list[tuple]:
@@ -810,11 +919,25 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     :func:`dlmath.conv.conv_output_size` (floors, and ceilings for ``ceil_mode``), and each
     layer's parameters from its formula (e.g. :func:`conv_params`).
 
-    The batch dimension is left out of ``input_shape`` and of the result.  The tracer puts it
-    at dimension 0, so sequence layers (LSTM, GRU, RNN, MultiheadAttention) are traced
-    batch-first whatever their ``batch_first`` flag: per example, their input is
-    ``(L, features)`` either way, and neither their output's feature size nor their
-    parameter count depends on the flag.
+    The batch dimension is left out of the result.  ``input_shape`` is one example's shape;
+    where the first layer is a convolution, a pooling or a 2-d/3-d normalisation layer,
+    which reads ``(C, *spatial)`` per example, a shape with one more dimension is read as
+    batched, as torch reads it (``(8, 3, 32, 32)`` and ``(3, 32, 32)`` give the same trace).
+    The tracer puts the batch at dimension 0, so sequence layers (LSTM, GRU, RNN,
+    MultiheadAttention) are traced batch-first whatever their ``batch_first`` flag: per
+    example, their input is ``(L, features)`` either way, and neither their output's feature
+    size nor their parameter count depends on the flag.
+
+    **Modules the symbolic trace cannot follow.**  A layer without a formula here
+    (``nn.TransformerEncoderLayer``, a custom layer calling ``torch.sin``) or a ``forward``
+    with data-dependent control flow stops the symbolic trace.  For a numeric
+    ``input_shape`` the trace is then taken from one forward pass (run twice, with batch
+    sizes 1 and 2, to tell the batch dimension apart) on zero inputs, with hooks on every
+    module: a row for every module call that is a leaf of the call tree or owns parameters of
+    its own, and ``method="forward"``.  The module runs in evaluation mode (restored
+    afterwards), on the device and dtype of its parameters (integer inputs if floating-point
+    ones fail, for an embedding).  A symbolic size needs the symbolic trace: then the error
+    stands.
 
     **Sizes fixed at construction.**  A ``Linear`` after a ``Flatten`` was built for one
     input size (``in_features``); with a symbolic input the flattened size is a formula,
@@ -831,8 +954,9 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     ----------
     module : torch.nn.Module
     input_shape : tuple of int or sympy.Expr, or a list of such tuples
-        One example's shape, e.g. ``(3, H, W)`` or ``(3, 48, 48)``; a list gives one shape
-        per ``forward`` argument.  Symbols must be ``integer=True, positive=True``.
+        One example's shape, e.g. ``(3, H, W)`` or ``(3, 48, 48)`` (or a batched one, see
+        above); a list gives one shape per ``forward`` argument.  Symbols must be
+        ``integer=True, positive=True``.
     adapt : bool
         Count constrained layers for the size they receive (see above).
 
@@ -845,11 +969,13 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     Raises
     ------
     ValueError
-        A layer or operation the tracer does not know (the message names it and the module
-        that calls it), a shape mismatch, an input too small for a kernel, or a ``forward``
-        that ``torch.fx`` cannot record (data-dependent control flow).
+        A shape mismatch, an input too small for a kernel; with a symbolic size, a layer or
+        operation the tracer does not know (the message names it and the module that calls
+        it) or a ``forward`` that ``torch.fx`` cannot record (data-dependent control flow);
+        with a numeric one, the same and a failed forward pass.
     TypeError
-        If ``module`` is not a module or ``input_shape`` is not a shape.
+        If ``module`` is not a module, ``input_shape`` is not a shape or ``adapt`` is not a
+        bool.
 
     Examples
     --------
@@ -870,6 +996,10 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     (8*floor(H/2)*floor(W/2), 2048)
     >>> ts.total_params
     80*floor(H/2)*floor(W/2) + 234
+    >>> enc = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+    >>> te = trace_shapes(enc, (5, 8))          # no formula for this layer: a forward pass
+    >>> te.method, te.output_shape, te.total_params
+    ('forward', (5, 8), 600)
     >>> trace_shapes(nn.Sequential(nn.Linear(4, 2), nn.Bilinear(2, 2, 1)), (4,))
     Traceback (most recent call last):
     ...
@@ -879,7 +1009,7 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     --------
     count_params : the number for the module as built.
     count_params_sym : the total as a formula in the input size.
-    format_trace : the rows as a Markdown or HTML table.
+    ShapeTrace.to_text, ShapeTrace.to_markdown : the rows as a table.
     dlmath.conv.conv_output_size : the size rule of every convolution and pooling layer.
 
     References
@@ -888,9 +1018,38 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
     Capture and Transformation for Deep Learning in Python" (2022).
     """
     _check_module(module)
-    if not isinstance(adapt, bool):
-        raise TypeError(f"adapt must be a bool, got {type(adapt).__name__}")
+    adapt = check_bool("adapt", adapt)
     shapes = _input_shapes(input_shape)
+    try:
+        return _trace_fx(module, shapes, adapt)
+    except _CannotFollow as err:
+        if not all(isinstance(d, int) or d.is_Integer for s in shapes for d in s):
+            raise ValueError(str(err)) from None           # a symbolic size needs the fx trace
+        return _trace_forward(module, shapes, adapt, str(err))
+
+
+class _CannotFollow(ValueError):
+    """The symbolic trace met a layer, an operation or a ``forward`` it cannot follow."""
+
+
+def _without_batch(module: nn.Module, graph: fx.Graph, shapes: list[tuple]) -> list[tuple]:
+    """Drop a leading batch dimension from the first input's shape where the first layer tells:
+    a convolution, pooling or 2-d/3-d normalisation layer reads ``(C, *spatial)`` per example
+    (torch accepts the shape with and without the batch there, and so does the trace)."""
+    first = next((n for n in graph.nodes if n.op == "call_module"), None)
+    if first is None:
+        return shapes
+    m = module.get_submodule(first.target)
+    rule = _rule_for(m)
+    if rule in (_rule_conv, _rule_pool, _rule_adaptive_pool) or (
+            rule is _rule_norm and not isinstance(m, nn.GroupNorm) and _nd(m) > 1):
+        if len(shapes[0]) == _nd(m) + 2:
+            return [shapes[0][1:], *shapes[1:]]
+    return shapes
+
+
+def _trace_fx(module: nn.Module, shapes: list[tuple], adapt: bool) -> ShapeTrace:
+    """The symbolic trace: torch.fx records ``forward``, SymPy follows the shapes."""
     if _Tracer().is_leaf_module(module, ""):   # fx never treats the root as a leaf: wrap it
         module = _wrap_root(module, len(shapes))
     tracer = _Tracer()
@@ -898,8 +1057,9 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
         graph = tracer.trace(module)
     except Exception as err:  # torch.fx raises many kinds of errors on untraceable code
         scope = tracer._scope[-1] if tracer._scope else "the top-level module"
-        raise ValueError(f"torch.fx cannot record the forward pass (in {scope!r}): "
-                         f"{type(err).__name__}: {err}") from None
+        raise _CannotFollow(f"torch.fx cannot record the forward pass (in {scope!r}): "
+                            f"{type(err).__name__}: {err}") from None
+    shapes = _without_batch(module, graph, shapes)
 
     ctx = _Context(adapt)
     env: dict[fx.Node, Any] = {}
@@ -937,7 +1097,7 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
             ctx.name, ctx.type = node.target, type(m).__name__
             rule = _rule_for(m)
             if rule is None:
-                raise ValueError(f"trace_shapes does not know the layer {node.target!r} "
+                raise _CannotFollow(f"trace_shapes does not know the layer {node.target!r} "
                                  f"({type(m).__name__}); known layers: "
                                  f"{', '.join(sorted(t.__name__ for t in _RULES))}")
             if not isinstance(args[0] if args else None, _T):
@@ -983,7 +1143,7 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
             name = _op_name(node)
             rule = (_METHODS if node.op == "call_method" else _FUNCS).get(node.target)
             if rule is None:
-                raise ValueError(f"trace_shapes does not know the operation {name} "
+                raise _CannotFollow(f"trace_shapes does not know the operation {name} "
                                  f"(called in {where(scope)})")
             try:
                 value = rule(*args, **kwargs)
@@ -1010,201 +1170,127 @@ def trace_shapes(module: nn.Module, input_shape: Any, adapt: bool = True) -> Sha
 
 
 # --------------------------------------------------------------------------------------
-# Rendering
+# The numeric trace: one forward pass with hooks, where torch.fx cannot follow
 # --------------------------------------------------------------------------------------
 
-def size_latex(x: Any) -> str:
-    r"""LaTeX for a size or a count: thousands separated, floors over one fraction.
+def _shape(value: Any) -> tuple | None:
+    """The shape of the first tensor in ``value`` (a tensor, or nested tuples and lists)."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            found = _shape(v)
+            if found is not None:
+                return found
+    return None
 
-    Explanation
-    -----------
-    Integers get ``{,}`` separators (``5{,}340{,}742``); each floor's argument is written
-    over a common denominator (``\lfloor (H - M + 1)/2 \rfloor`` rather than
-    ``\lfloor H/2 - M/2 + 1/2 \rfloor``); ``|`` is avoided because it splits Markdown table
-    cells.
 
-    Parameters
-    ----------
-    x : int or sympy.Expr
+def _one_example(a: tuple | None, b: tuple | None) -> tuple:
+    """A shape seen with two batch sizes, without the one dimension that changed with them."""
+    if a is None:
+        return ()
+    changed = [i for i, (x, y) in enumerate(zip(a, b or ())) if x != y]
+    if b is not None and len(a) == len(b) and len(changed) == 1:
+        return a[:changed[0]] + a[changed[0] + 1:]
+    return a
 
-    Returns
-    -------
-    str
 
-    Examples
-    --------
-    >>> size_latex(5340742)
-    '5{,}340{,}742'
-    >>> import sympy as sp
-    >>> H, M = sp.symbols("H M", integer=True, positive=True)
-    >>> size_latex(1024 * sp.floor(H / 2 - M / 2 + sp.Rational(1, 2)))
-    '1{,}024 \\left\\lfloor{\\frac{H - M + 1}{2}}\\right\\rfloor'
+def _record_calls(module: nn.Module, inputs: list[torch.Tensor]) -> list[list]:
+    """``[module, input shape, output shape]`` of every module call, in the order they start."""
+    calls: list[list] = []
+    open_calls: list[int] = []
 
-    See Also
-    --------
-    format_trace : uses it in every cell.
+    def pre(m, args):
+        open_calls.append(len(calls))
+        calls.append([m, _shape(args), None])
 
-    References
-    ----------
-    Chapter: :ref:`ch-counting-parameters`.
+    def post(m, args, out):
+        calls[open_calls.pop()][2] = _shape(out)
+
+    hooks = [h for m in module.modules() for h in (m.register_forward_pre_hook(pre),
+                                                    m.register_forward_hook(post))]
+    try:
+        module(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
+
+
+def _forward_twice(module: nn.Module, shapes: list[tuple]) -> tuple[list, list, tuple]:
+    """Run ``module`` on zero inputs with two batch sizes; the first way of feeding it that
+    works: the shapes as one example each (batch 1 and 2 in front), else the first shape as
+    already batched; floating-point inputs, else integer ones (token indices)."""
+    param = next(module.parameters(), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else \
+        torch.get_default_dtype()
+    device = param.device if param is not None else None
+    ways = [[(b, *s) for s in shapes] for b in (1, 2)], \
+        [[(b, *shapes[0][1:]), *shapes[1:]] for b in (shapes[0][0], shapes[0][0] + 1)]
+    errors = []
+    modes = {m: m.training for m in module.modules()}
+    module.eval()                      # no dropout, no running statistics updated
+    try:
+        for batched, runs in enumerate(ways):
+            if batched and len(shapes[0]) < 2:
+                continue
+            for dt in (dtype, torch.long):
+                try:
+                    with torch.enable_grad():   # keeps the layers on their ordinary code path
+                        found = [_record_calls(module, [torch.zeros(s, dtype=dt, device=device)
+                                                        for s in run]) for run in runs]
+                    return found[0], found[1], shapes[0][1:] if batched else shapes[0]
+                except Exception as err:  # noqa: BLE001 -- any failure: try the next way
+                    errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+    raise ValueError(errors[0])
+
+
+def _trace_forward(module: nn.Module, shapes: list[tuple], adapt: bool,
+                   why: str) -> ShapeTrace:
+    """A trace from one forward pass with hooks (at two batch sizes, to tell the batch apart).
+
+    A row for every module call that is a leaf of the call tree or owns parameters that no
+    called submodule owns; its parameters are those, each tensor counted once.
     """
-    if isinstance(x, bool) or not isinstance(x, (int, sp.Basic)):
-        raise TypeError(f"x must be an int or a sympy expression, got {type(x).__name__}")
-    if isinstance(x, int) or x.is_Integer:
-        return f"{int(x):,}".replace(",", "{,}")
-    x = x.replace(lambda e: isinstance(e, sp.floor),                # floor((H - M + 1)/2)
-                  lambda e: sp.floor(sp.together(e.args[0]), evaluate=False))
-    text = sp.latex(x).replace("|", r"\vert ")
-    return re.sub(r"(?<![\\.\d])\d{4,}(?![.\d])",
-                  lambda m: f"{int(m.group()):,}".replace(",", "{,}"), text)
-
-
-_latex = size_latex
-
-
-def _shape_latex(shape: tuple) -> str:
-    return r" \times ".join(_latex(d) for d in shape) if shape else "1"
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], fmt: str = "markdown",
-                 align: str | None = None) -> str:
-    r"""A table as Markdown (for ``{glue:md}``) or HTML; cells may hold ``$...$`` LaTeX.
-
-    Parameters
-    ----------
-    header : sequence of str
-        Column titles.
-    rows : sequence of sequences of str
-        The cells, already formatted; each row as long as ``header``.
-    fmt : {"markdown", "html"}
-        In HTML, ``$...$`` becomes ``\(...\)`` and the table gets the class
-        ``mathjax_process`` so MathJax renders it; text is escaped.
-    align : str, optional
-        One letter per column, ``l``, ``c`` or ``r`` (default: all left).
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ValueError
-        If a row's length differs from the header's, ``fmt`` or ``align`` is unknown.
-
-    Examples
-    --------
-    >>> print(format_table(["layer", "parameters"], [["fc", "$2{,}432$"]], align="lr"))
-    | layer | parameters |
-    |:---|---:|
-    | fc | $2{,}432$ |
-    >>> format_table(["a"], [["$x<1$"]], fmt="html")
-    '<table class="mathjax_process"><thead><tr><th style="text-align:left">a</th></tr></thead><tbody><tr><td style="text-align:left">\\(x&lt;1\\)</td></tr></tbody></table>'
-
-    See Also
-    --------
-    format_trace : a trace as such a table.
-
-    References
-    ----------
-    Chapter: :ref:`ch-counting-parameters`.
-    """
-    if fmt not in ("markdown", "html"):
-        raise ValueError(f"fmt must be 'markdown' or 'html', got {fmt!r}")
-    align = align or "l" * len(header)
-    if len(align) != len(header) or set(align) - set("lcr"):
-        raise ValueError(f"align must have one of l/c/r per column ({len(header)}), got {align!r}")
-    for i, r in enumerate(rows):
-        if len(r) != len(header):
-            raise ValueError(f"row {i} has {len(r)} cells, the header {len(header)}")
-    if fmt == "markdown":
-        rule = {"l": ":---", "c": ":---:", "r": "---:"}
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule[a] for a in align) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-
-    side = {"l": "left", "c": "center", "r": "right"}
-
-    def cell(text: str) -> str:
-        parts = re.split(r"(\$[^$]+\$)", text)
-        return "".join(rf"\({html.escape(p[1:-1], quote=False)}\)" if p.startswith("$")
-                       else html.escape(p, quote=False) for p in parts)
-
-    head = "".join(f'<th style="text-align:{side[a]}">{cell(h)}</th>'
-                   for h, a in zip(header, align))
-    body = "".join("<tr>" + "".join(f'<td style="text-align:{side[a]}">{cell(c)}</td>'
-                                    for c, a in zip(r, align)) + "</tr>" for r in rows)
-    return (f'<table class="mathjax_process"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
-
-
-def format_trace(trace: ShapeTrace, fmt: str = "markdown", formula: bool = True,
-                 param_free: bool = True, input_row: bool = True, totals: bool = True) -> str:
-    r"""A trace as a table: layer, type, output shape, parameters (LaTeX in the cells).
-
-    Parameters
-    ----------
-    trace : ShapeTrace
-    fmt : {"markdown", "html"}
-        Markdown for ``glue("key", Markdown(text))`` and ``{glue:md}``; HTML for a notebook.
-    formula : bool
-        Write each count as its product of factors, e.g. :math:`32 \cdot 3 \cdot 5 \cdot 5
-        + 32 = 2{,}432`.
-    param_free : bool
-        Include layers without parameters (activations, pooling, flatten).
-    input_row, totals : bool
-        Add a first row with the input shape and a last row with the total.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    TypeError
-        If ``trace`` is not a :class:`ShapeTrace`.
-    ValueError
-        If ``fmt`` is unknown.
-
-    Examples
-    --------
-    >>> from torch import nn
-    >>> t = trace_shapes(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (4,))
-    >>> print(format_trace(t))
-    | layer | type | output shape | parameters |
-    |:---|:---|:---|---:|
-    | input |  | $4$ |  |
-    | `0` | Linear | $3$ | $3 \cdot 4 + 3 = 15$ |
-    | `1` | ReLU | $3$ | $0$ |
-    | **total** |  |  | $15$ |
-
-    See Also
-    --------
-    trace_shapes : produces the trace.
-    format_table : the generic table writer.
-
-    References
-    ----------
-    Chapter: :ref:`ch-counting-parameters`.
-    """
-    if not isinstance(trace, ShapeTrace):
-        raise TypeError(f"trace must be a ShapeTrace, got {type(trace).__name__}")
-    body = []
-    if input_row:
-        body.append(["input", "", f"${_shape_latex(trace.input_shape)}$", ""])
-    for r in trace.rows:
-        if not param_free and not r.terms:
-            continue
-        count = _latex(r.params)
-        if r.shared:
-            cell = "shared (counted above)"
-        elif formula and 0 < len(r.terms) <= 4 and not (len(r.terms) == 1
-                                                          and len(r.terms[0][1]) == 1):
-            cell = f"${r.formula()} = {count}$"
-        else:
-            cell = f"${count}$"
-        body.append([f"`{r.name}`", r.type, f"${_shape_latex(r.output_shape)}$", cell])
-    if totals:
-        body.append(["**total**", "", "", f"${_latex(trace.total_params)}$"])
-        if sp.sympify(trace.trainable_params) != sp.sympify(trace.total_params):
-            body.append(["**trainable**", "", "", f"${_latex(trace.trainable_params)}$"])
-    return format_table(["layer", "type", "output shape", "parameters"], body, fmt, align="lllr")
+    shapes = [tuple(int(d) for d in s) for s in shapes]
+    try:
+        calls, calls2, example = _forward_twice(module, shapes)
+    except ValueError as err:
+        raise ValueError(f"{why}; a forward pass on a zero input of shape {shapes[0]} (one "
+                         f"example) failed too: {err}") from None
+    names = {id(m): name for name, m in module.named_modules()}
+    called = {id(c[0]) for c in calls}
+    below = {id(m): [d for d in m.modules() if d is not m and id(d) in called]
+             for m in (c[0] for c in calls)}
+    rows: list[LayerRow] = []
+    counted: set[int] = set()
+    seen: set[int] = set()
+    total = trainable = 0
+    for (m, shape_in, shape_out), (_, shape_in2, shape_out2) in zip(calls, calls2):
+        inner = {id(p) for d in below[id(m)] for p in d.parameters()}
+        own = [(n, p) for n, p in m.named_parameters() if id(p) not in inner]
+        if below[id(m)] and not own:
+            continue                                     # a container: its parts have rows
+        terms = tuple((n, tuple(p.shape) or (1,)) for n, p in own)
+        params = sum(p.numel() for _, p in own)
+        shared = id(m) in seen and bool(own)
+        seen.add(id(m))
+        for _, p in own:
+            if id(p) not in counted:
+                counted.add(id(p))
+                total += p.numel()
+                trainable += p.numel() if p.requires_grad else 0
+        rows.append(LayerRow(names[id(m)] or type(m).__name__, type(m).__name__,
+                             _one_example(shape_in, shape_in2),
+                             _one_example(shape_out, shape_out2), params,
+                             sum(p.numel() for _, p in own if p.requires_grad), terms, shared))
+    root = calls[0] if calls and calls[0][0] is module else None
+    out = _one_example(root[2], calls2[0][2]) if root else ()
+    return ShapeTrace(
+        rows=tuple(rows), input_shape=example, output_shape=out, total_params=total,
+        trainable_params=trainable, constraints=(),
+        untraced=tuple(n for n, p in module.named_parameters() if id(p) not in counted),
+        adapt=adapt, method="forward")

@@ -21,6 +21,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from dlmath._validate import check_size
 from dlmath.conv import conv_output_size, conv_transpose_output_size, pool_output_size
 
 Size = Union[int, sp.Expr]
@@ -39,13 +40,7 @@ def _out(x: Any) -> Any:
 
 def _size(name: str, value: Any, minimum: int = 1) -> sp.Expr:
     """Validate an int-or-expression size argument and return it as SymPy."""
-    if isinstance(value, bool) or not isinstance(value, (int, sp.Basic)):
-        raise TypeError(f"{name} must be an int or a sympy expression, got "
-                        f"{type(value).__name__} {value!r}")
-    value = sp.sympify(value)
-    if value.is_number and (not value.is_integer or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
+    return sp.sympify(check_size(name, value, minimum))
 
 
 def _tidy(expr: Any) -> Any:

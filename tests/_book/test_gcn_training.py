@@ -43,7 +43,7 @@ def test_train_gcn_learns_karate_deterministically():
     ({"labelled": list(range(34))}, "no unlabelled node"),
     ({"labels": torch.zeros(33, dtype=torch.long)}, "labels must be 34 ints"),
     ({"features": torch.eye(33)}, r"features must have shape \(n, f\)"),
-    ({"lr": 0.0}, "lr must be a finite positive"),
+    ({"lr": 0.0}, "lr must be > 0"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
 ])
 def test_train_gcn_rejects(kwargs, match):

@@ -85,12 +85,13 @@ def test_digits_is_the_function_however_it_is_reached():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"size": 1}, ValueError, "size must be an int >= 2"),
-    ({"size": 8.0}, ValueError, "size must be an int >= 2"),
-    ({"fractions": (0.5, 0.5)}, ValueError, "three numbers"),
+    ({"size": 1}, ValueError, "size must be >= 2, got 1"),
+    ({"size": 8.0}, TypeError, "size must be an int, got float"),
+    ({"fractions": (0.5, 0.5)}, ValueError, r"hold 3 numbers \(train, val, test\)"),
     ({"fractions": (0.5, 0.4, 0.2)}, ValueError, "sum to 1"),
     ({"fractions": (1.0, 0.0, 0.0)}, ValueError, "positive"),
-    ({"standardize": 1}, TypeError, "standardize must be a bool"),
+    ({"standardize": 1}, TypeError, "standardize must be True or False"),
+    ({"standardize": "False"}, TypeError, "standardize must be True or False"),
 ])
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

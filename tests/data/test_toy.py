@@ -85,9 +85,10 @@ def test_reexported_from_dlmath_data():
 @pytest.mark.parametrize("call, error, match", [
     (lambda: toy.two_moons(1), ValueError, "n must be >= 2"),
     (lambda: toy.two_moons(True), TypeError, "n must be an int"),
-    (lambda: toy.two_moons(10, noise=-0.1), ValueError, "noise must be finite and >= 0"),
-    (lambda: toy.circles(10, factor=1.0), ValueError, r"factor must lie in \(0, 1\)"),
-    (lambda: toy.circles(10, factor=0.0), ValueError, "factor must be finite and > 0"),
+    (lambda: toy.two_moons(10, noise=-0.1), ValueError, "noise must be >= 0"),
+    (lambda: toy.two_moons(10, noise=float("inf")), ValueError, "noise must be a finite number"),
+    (lambda: toy.circles(10, factor=1.0), ValueError, r"factor must be in \(0, 1\), got 1.0"),
+    (lambda: toy.circles(10, factor=0.0), ValueError, r"factor must be in \(0, 1\), got 0.0"),
     (lambda: toy.blobs(2, k=3), ValueError, "n must be >= 3"),
     (lambda: toy.blobs(10, k=0), ValueError, "k must be >= 1"),
     (lambda: toy.blobs(10, std="a"), TypeError, "std must be a number"),

@@ -117,7 +117,7 @@ def test_fraction_extremes_and_errors():
     assert {word_split(w, (0, 0, 1)) for w in ["a", "b", "cat"]} == {"test"}
     with pytest.raises(ValueError, match="sum to 1"):
         word_split("cat", (0.5, 0.2, 0.2))
-    with pytest.raises(ValueError, match="3 entries"):
+    with pytest.raises(ValueError, match=r"hold 3 numbers \(train, validation, test\)"):
         word_split("cat", (0.5, 0.5))
     with pytest.raises(ValueError, match="max_letters 2 is below min_letters 3"):
         cmudict_pairs(min_letters=3, max_letters=2)
@@ -193,3 +193,29 @@ def test_pairs_to_tensors():
         assert torch.all(s_row[len(p):] == phones.pad_id) and torch.all(s_row[:len(p)] != 0)
     assert letters.decode_batch(tgt) == [w for _, w in pairs]
     assert phones.decode_batch(src) == [" ".join(p) for p, _ in pairs]
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: cmudict_pairs(stress=v), "stress"),
+    (lambda v: cmudict_splits(stress=v), "stress"),
+    (lambda v: phoneme_vocab(stress=v), "stress"),
+    (lambda v: letter_vocab().encode("ab", bos=v), "bos"),
+    (lambda v: letter_vocab().encode("ab", eos=v), "eos"),
+    (lambda v: letter_vocab().encode_batch(["ab"], eos=v), "eos"),
+    (lambda v: letter_vocab().decode([3, 2, 4], stop_at_eos=v), "stop_at_eos"),
+])
+@pytest.mark.parametrize("value", ["False", 2, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)
+
+
+def test_optional_limits():
+    from dlmath.data.words import spelling_splits
+
+    with pytest.raises(ValueError, match="max_val_words must be >= 1, got 0"):
+        spelling_splits(max_val_words=0)
+    with pytest.raises(TypeError, match="max_train_words must be an int or None"):
+        spelling_splits(max_train_words=1.5)
+    with pytest.raises(TypeError, match="max_letters must be an int or None"):
+        dictionary_words(max_letters="12")

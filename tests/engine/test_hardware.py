@@ -1,15 +1,41 @@
 import pytest
 import torch
 
-import dlmath
 from dlmath import device
 
 
 def test_auto_matches_cuda_availability(monkeypatch):
     monkeypatch.delenv("DLMATH_DEVICE", raising=False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert device().type == expected
     assert device("auto").type == expected
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),          # CUDA first
+    (True, False, "cuda"),
+    (False, True, "mps"),          # then Apple's MPS
+    (False, False, "cpu"),         # then the CPU
+])
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.delenv("DLMATH_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert device().type == expected
+    assert device("auto").type == expected
+
+
+def test_mps_by_name_or_environment(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setenv("DLMATH_DEVICE", "mps")
+    assert device() == torch.device("mps")
+    assert device("MPS") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="DLMATH_DEVICE is 'mps' but no MPS device"):
+        device()
+    with pytest.raises(ValueError, match="no MPS device is available"):
+        device("mps")
 
 
 def test_environment_overrides(monkeypatch):
@@ -35,8 +61,3 @@ def test_type_errors():
     with pytest.raises(TypeError, match="str or torch.device"):
         device(3)  # type: ignore[arg-type]
 
-
-def test_lazy_submodules():
-    assert dlmath._book.plotting.OKABE_ITO["blue"] == "#0072B2"
-    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
-        dlmath.nonexistent  # noqa: B018

@@ -159,20 +159,19 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_a_crash_mid_write_leaves_no_entry(tmp_path, monkeypatch):
-    real_save = torch.save
+    real_fsync = os.fsync
 
-    def dying_save(obj, f, *args, **kwargs):
-        f.write(b"PK\x03\x04 half a file")            # some bytes reach the disk ...
-        raise KeyboardInterrupt                        # ... then the build is killed
+    def dying_fsync(fd):
+        raise KeyboardInterrupt                   # the bytes are written, then the build dies
 
-    monkeypatch.setattr(torch, "save", dying_save)
+    monkeypatch.setattr(os, "fsync", dying_fsync)
     with pytest.raises(KeyboardInterrupt):
         store.save("ns", "k", {"a": 1}, root=tmp_path)
     assert not store.entry_path("ns", "k", tmp_path).exists()
     assert list((tmp_path / "ns").iterdir()) == []    # the temporary file was removed
     assert store.load("ns", "k", root=tmp_path) is None
 
-    monkeypatch.setattr(torch, "save", real_save)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     payload, hit = store.cached("ns", {"x": 1}, lambda: {"a": 2}, root=tmp_path)
     assert (payload["a"], hit) == (2, False)
 
@@ -184,10 +183,12 @@ def test_a_corrupt_entry_is_ignored_and_recomputed(tmp_path, content):
     assert not hit
     (path,) = (tmp_path / "ns").glob("*.pt")
     path.write_bytes(content)
-    assert store.load("ns", path.stem, root=tmp_path) is None
+    with pytest.warns(store.StoreWarning, match="not an entry of this store's format 2"):
+        assert store.load("ns", path.stem, root=tmp_path) is None
     # a stray temporary file from a killed build is never read
     (tmp_path / "ns" / f".{path.stem}.junk.tmp").write_bytes(b"junk")
-    payload, hit = store.cached("ns", spec, lambda: {"v": 2}, root=tmp_path)
+    with pytest.warns(store.StoreWarning, match=path.name):
+        payload, hit = store.cached("ns", spec, lambda: {"v": 2}, root=tmp_path)
     assert (payload["v"], hit) == (2, False)
     assert store.cached("ns", spec, lambda: {"v": 3}, root=tmp_path) == ({"v": 2}, True)
 
@@ -196,7 +197,8 @@ def test_a_truncated_real_entry_is_ignored(tmp_path):
     path = store.save("ns", "k", {"w": torch.randn(1000)}, root=tmp_path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    assert store.load("ns", "k", root=tmp_path) is None
+    with pytest.warns(store.StoreWarning, match="truncated"):
+        assert store.load("ns", "k", root=tmp_path) is None
 
 
 class _Evil:
@@ -206,18 +208,23 @@ class _Evil:
 
 def test_entries_cannot_run_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = store.entry_path("ns", "evil", tmp_path)
-    path.parent.mkdir(parents=True)
-    torch.save({"__format__": 1, "x": _Evil()}, path)
-    assert store.load("ns", "evil", root=tmp_path) is None
+    with pytest.raises(TypeError, match=r"payload\['x'\] is a _Evil"):
+        store.save("ns", "evil", {"x": _Evil()}, root=tmp_path)
+    # an entry whose hashes are right but whose pickle names os.system is still refused
+    with monkeypatch.context() as m:
+        m.setattr(store, "_check_payload", lambda value, where: None)
+        store.save("ns", "evil", {"x": _Evil()}, root=tmp_path)
+    with pytest.warns(store.StoreWarning, match="UnpicklingError"):
+        assert store.load("ns", "evil", root=tmp_path) is None
     assert not (tmp_path / "pwned.txt").exists()
 
 
 def test_foreign_format_is_a_miss(tmp_path):
     path = store.entry_path("ns", "old", tmp_path)
     path.parent.mkdir(parents=True)
-    torch.save({"__format__": 0, "x": 1}, path)
-    assert store.load("ns", "old", root=tmp_path) is None
+    torch.save({"__format__": 1, "x": 1}, path)        # the store's format 1
+    with pytest.warns(store.StoreWarning, match="an older format"):
+        assert store.load("ns", "old", root=tmp_path) is None
 
 
 def test_cached_key_changes_with_the_code(tmp_path, temp_package):
@@ -237,3 +244,134 @@ def test_cached_key_changes_with_the_code(tmp_path, temp_package):
     assert len(calls) == 2
     assert store.cached("ns", spec, compute, root=tmp_path, refresh=True)[1] is False
     assert len(calls) == 3
+
+
+# --- code defined in a notebook: __main__ callables --------------------------------------
+
+_NOTEBOOK = {
+    "imports": "import torch\nfrom torch import nn\n",
+    "width": "WIDTH = 8\nSCALE = (0.5, 2.0)\n",
+    "helper": textwrap.dedent("""
+        def hidden(width):
+            layer = nn.Linear(4, width)
+            return nn.Sequential(layer, nn.ReLU())
+    """),
+    "model": textwrap.dedent("""
+        if True:                                  # an indented definition: dedented first
+            def model(classes=2):
+                model = hidden(WIDTH)              # a local named like the global below
+                for _ in range(2):
+                    pass
+                return nn.Sequential(model, nn.Linear(WIDTH, classes))
+    """),
+    "unrelated": "def unrelated():\n    return WIDTH + 1\n\nmodel_out = object()\n",
+}
+
+
+@pytest.fixture
+def notebook():
+    """Run cells the way IPython does: each compiled under its own file name in linecache."""
+    import linecache
+
+    names = []
+
+    def run_cells(**changes):
+        namespace = {"__name__": "__main__"}
+        for cell, source in {**_NOTEBOOK, **changes}.items():
+            filename = f"<notebook-cell-{len(names)}-{cell}>"
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            names.append(filename)
+            exec(compile(source, filename, "exec"), namespace)  # noqa: S102 -- a cell
+        return namespace
+
+    yield run_cells
+    for filename in names:
+        linecache.cache.pop(filename, None)
+
+
+def _main_fp(namespace, name="model"):
+    return store.code_fingerprint(Ref(namespace[name], classes=2))
+
+
+def test_a_notebook_function_with_an_indented_body_is_fingerprinted(notebook):
+    ns = notebook()
+    sources = store.code_sources(Ref(ns["model"]))
+    assert {"__main__:model", "__main__:hidden", "__main__:WIDTH", "torch"} <= set(sources)
+    assert sources["__main__:WIDTH"] == "8"
+    # only what the code reads as a global: not the local `model`, not `unrelated`, not
+    # SCALE, not builtins (range), not `model_out`
+    assert not {"__main__:unrelated", "__main__:SCALE", "__main__:model_out",
+                "__main__:range"} & set(sources)
+    # the same code run again (new cells, new namespace) has the same fingerprint
+    assert _main_fp(notebook()) == _main_fp(ns)
+
+
+def test_editing_a_helper_or_a_constant_changes_the_fingerprint(notebook):
+    before = _main_fp(notebook())
+    gelu = _NOTEBOOK["helper"].replace("nn.ReLU()", "nn.GELU()")
+    assert _main_fp(notebook(helper=gelu)) != before
+    assert _main_fp(notebook(width="WIDTH = 16\nSCALE = (0.5, 2.0)\n")) != before
+    assert _main_fp(notebook()) == before
+
+
+def test_an_unrelated_edit_keeps_the_fingerprint(notebook):
+    before = _main_fp(notebook())
+    changed = notebook(unrelated="def unrelated():\n    return 0\n\nmodel_out = [1]\n",
+                       width="WIDTH = 8\nSCALE = (1.0,)\n")
+    assert _main_fp(changed) == before
+
+
+def test_helpers_are_followed_transitively_and_values_by_content(notebook):
+    cells = {
+        "helper": textwrap.dedent("""
+            from dataclasses import dataclass
+
+            @dataclass(frozen=True)
+            class Knobs:                       # no methods: found among the cells' sources
+                act: str = "relu"
+
+            class Block(nn.Module):
+                def __init__(self, width):
+                    super().__init__()
+                    self.body = nn.Sequential(nn.Linear(4, width), activation(KNOBS.act))
+
+                def forward(self, x):
+                    return self.body(x) * GAIN
+
+            def activation(name):
+                return {"relu": nn.ReLU, "tanh": nn.Tanh}[name]()
+
+            KNOBS = Knobs()
+            GAIN = torch.ones(1)
+
+            def hidden(width):
+                return Block(width)
+        """)}
+    ns = notebook(**cells)
+    sources = store.code_sources(Ref(ns["model"]))
+    assert {"__main__:Block", "__main__:activation", "__main__:KNOBS", "__main__:Knobs",
+            "__main__:GAIN"} <= set(sources)
+    before = _main_fp(ns)
+    assert _main_fp(notebook(**cells)) == before
+    for old, new in [('"tanh": nn.Tanh', '"tanh": nn.Sigmoid'),    # two helpers down
+                     ("* GAIN", "* GAIN * 2"),                        # a method's body
+                     ("GAIN = torch.ones(1)", "GAIN = torch.full((1,), 2.0)"),  # a tensor's values
+                     ('act: str = "relu"', 'act: str = "tanh"')]:     # a methodless class
+        assert _main_fp(notebook(helper=cells["helper"].replace(old, new))) != before, new
+
+
+def test_a_network_built_in_another_cell_counts_by_its_weights(notebook):
+    cells = {"helper": "PRETRAINED = nn.Linear(4, 8)\n\ndef hidden(width):\n"
+                       "    return PRETRAINED\n"}
+    ns = notebook(**cells)
+    before = _main_fp(ns)
+    assert _main_fp(ns) == before
+    with torch.no_grad():
+        ns["PRETRAINED"].weight[0, 0] += 1.0                # trained further in a later cell
+    assert _main_fp(ns) != before
+
+
+def test_a_global_without_a_stable_description_is_a_clear_error(notebook):
+    ns = notebook(width="WIDTH = object()\n")
+    with pytest.raises(TypeError, match=r"__main__:WIDTH.*memory address.*keyword argument"):
+        _main_fp(ns)

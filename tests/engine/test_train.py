@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import sys
 import textwrap
@@ -315,11 +316,15 @@ def test_a_corrupt_cache_entry_is_recomputed(tmp_path):
     run(c, root=tmp_path)
     (path,) = (tmp_path / "train").glob("*.pt")
     path.write_bytes(path.read_bytes()[:100])
-    res = run(c, root=tmp_path)
+    with pytest.warns(store.StoreWarning, match="truncated"):
+        res = run(c, root=tmp_path)
     assert res.cached is False and run(c, root=tmp_path).cached is True
-    # a well-formed entry with the wrong shapes is also a miss
-    store.save("train", c.key(), {"meta": "{}", "states": []}, root=tmp_path)
-    assert run(c, root=tmp_path).cached is False
+    # a well-formed entry, stored for this config, with the wrong shapes is also a miss
+    meta = {"seeds": [0], "history": {}, "test": {}}
+    store.save("train", c.key(), {"meta": json.dumps(meta), "states": []}, root=tmp_path,
+               identity=c.identity())
+    with pytest.warns(store.StoreWarning, match=r"does not fit the request \(seeds \(0,\)"):
+        assert run(c, root=tmp_path).cached is False
 
 
 def test_changing_the_model_code_retrains(tmp_path, monkeypatch):
@@ -392,10 +397,22 @@ def test_evaluate_on_another_split_and_initial_model():
         res.evaluate(data)
 
 
-def test_progress_bar_only_when_asked_or_on_a_terminal(capsys):
+def test_progress_bar_only_when_asked_or_watched(capsys, monkeypatch):
+    monkeypatch.delenv("DLMATH_PROGRESS", raising=False)
     run(config(epochs=1), cache=False)
     assert capsys.readouterr().err == ""                   # pytest's stderr is not a terminal
     run(config(epochs=1), cache=False, progress=True)
+    err = capsys.readouterr().err
+    assert "tiny_cnn x3 (batched)" in err and "100%" in err   # tqdm's bar, to the end
+    monkeypatch.setenv("DLMATH_PROGRESS", "1")
+    run(config(epochs=1), cache=False)
+    assert "tiny_cnn x3 (batched)" in capsys.readouterr().err
+    monkeypatch.setenv("DLMATH_PROGRESS", "0")
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)      # as if in a Jupyter kernel
+    run(config(epochs=1), cache=False)
+    assert capsys.readouterr().err == ""                   # the book's builds: off
+    monkeypatch.delenv("DLMATH_PROGRESS")
+    run(config(epochs=1), cache=False)
     assert "tiny_cnn x3 (batched)" in capsys.readouterr().err
 
 
@@ -406,7 +423,7 @@ def test_bad_configs_are_refused():
         config(mode="parallel")
     with pytest.raises(TypeError, match="model must be a dlmath.engine.store.Ref"):
         config(model=tiny_cnn)
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
         config(epochs=0)
     with pytest.raises(ValueError, match="eval_splits"):
         config(eval_splits=("test",))
@@ -416,3 +433,29 @@ def test_bad_configs_are_refused():
         run(config(model=Ref(not_a_module)), cache=False)
     with pytest.raises(TypeError, match="must return a DataSplits"):
         run(config(data=Ref(not_splits)), cache=False)
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: SGD(lr=0.1, momentum=0.9, nesterov=v), "nesterov"),
+    (lambda v: config(drop_last=v), "drop_last"),
+    (lambda v: run(config(epochs=1), cache=v), "cache"),
+    (lambda v: run(config(epochs=1), cache=False, refresh=v), "refresh"),
+    (lambda v: run(config(epochs=1), cache=False, progress=v), "progress"),
+])
+@pytest.mark.parametrize("value", ["False", 0])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: Adam(betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\)"),
+    (lambda: Cosine(final=1.5), r"final must be in \[0, 1\]"),
+    (lambda: OneCycle(pct_start=1.0), r"pct_start must be in \(0, 1\)"),
+    (lambda: Classification(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
+    (lambda: SGD(lr=0.0), "lr must be > 0"),
+    (lambda: config(batch_size=0), "batch_size must be >= 1"),
+])
+def test_numbers_out_of_range(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -34,3 +34,17 @@ def test_graph_conv_against_neighbour_loop_and_permutation():
     torch.testing.assert_close(Hp, torch.as_tensor(H)[perm], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="X must be"):
         layer(X[:3], A_hat)
+
+
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_bias_must_be_bool(value):
+    with pytest.raises(TypeError, match="bias must be True or False"):
+        GraphConv(2, 2, bias=value)
+    assert GraphConv(2, 2, bias=False).bias is None
+
+
+def test_gcn_dropout_range():
+    from dlmath.models.gcn import GCN
+
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        GCN(2, 2, 2, dropout=1.0)

@@ -191,15 +191,21 @@ def test_full_padding_reads_every_pixel_with_every_tap():
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: padding_spec("same"), ValueError, "padding must be one of"),
-    (lambda: strided_conv_net("zeros1", global_pool=1), TypeError, "global_pool must be a bool"),
+    (lambda: strided_conv_net("zeros1", global_pool=1), TypeError, "global_pool must be True or False"),
     (lambda: strided_conv_net(channels=(4, 4), strides=(1, 2, 2)), ValueError,
      "same length"),
-    (lambda: strided_conv_net(channels=(4, 0)), ValueError, "channels must be"),
+    (lambda: strided_conv_net(channels=(4, 0)), ValueError, r"channels\[1\] must be >= 1"),
     (lambda: strided_conv_net("valid", size=8), ValueError, "larger than padded input"),
-    (lambda: strided_conv_net(hidden=0), ValueError, "hidden must be a positive int"),
+    (lambda: strided_conv_net(hidden=0), ValueError, "hidden must be >= 1, got 0"),
     (lambda: conv_border_term_sym(4, 4, 4, 0, "zeros1"), ValueError, "outside the 4x4"),
     (lambda: conv_border_term_sym(1, 4, 0, 0, "reflect"), ValueError, "reflect padding 1"),
 ])
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_global_pool_must_be_bool(value):
+    with pytest.raises(TypeError, match="global_pool must be True or False"):
+        strided_conv_net("zeros1", global_pool=value)

@@ -229,3 +229,15 @@ def test_bad_inputs():
         Seq2Seq(5, 5, pad_id=7)
     with pytest.raises(TypeError, match=r"model\(src, tgt_in\)"):
         model(torch.tensor([[4]]))
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: Seq2Seq(5, 5, attention=v), "attention"),
+    (lambda v: Seq2Seq(5, 5, bidirectional=v), "bidirectional"),
+    (lambda v: make(True)(torch.tensor([[4]]), torch.tensor([[BOS]]), return_attention=v),
+     "return_attention"),
+])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)

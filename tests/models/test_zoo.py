@@ -113,8 +113,8 @@ def test_conv_stack_receptive_field_by_gradient(k, depth):
     (lambda: zoo.three_block_cnn(kernel_size=4), "kernel_size must be odd"),
     (lambda: zoo.three_block_cnn(size=5), "larger than padded input"),
     (lambda: zoo.three_block_cnn(dropout=1.0), "dropout must be in"),
-    (lambda: zoo.three_block_cnn(batch_norm=1), "batch_norm must be a bool"),
-    (lambda: zoo.cifar_cnn(size=0), "size must be a positive int"),
+    (lambda: zoo.three_block_cnn(batch_norm=1), "batch_norm must be True or False"),
+    (lambda: zoo.cifar_cnn(size=0), "size must be >= 1, got 0"),
     (lambda: zoo.mlp([3]), "at least two widths"),
     (lambda: zoo.conv_stack(2, 2, 1), "kernel_size must be odd"),
     (lambda: zoo.single_filter_cnn(3, 3, (3, 3)), "larger than padded input"),
@@ -122,3 +122,21 @@ def test_conv_stack_receptive_field_by_gradient(k, depth):
 def test_errors(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("call, flag", [
+    (lambda v: zoo.three_block_cnn(batch_norm=v), "batch_norm"),
+    (lambda v: zoo.three_block_cnn(global_pool=v), "global_pool"),
+    (lambda v: zoo.vgg16(batch_norm=v), "batch_norm"),
+    (lambda v: zoo.vgg16(adaptive_pool=v), "adaptive_pool"),
+    (lambda v: zoo.mlp([2, 3], bias=v), "bias"),
+    (lambda v: zoo.conv_stack(2, 3, 1, bias=v), "bias"),
+    (lambda v: zoo.single_filter_cnn(6, 6, 3, bias=v), "bias"),
+    (lambda v: zoo.single_filter_cnn_params_sym(6, 6, 3, 3, bias=v), "bias"),
+    (lambda v: zoo.single_filter_fc(6, 6, 3, bias=v), "bias"),
+    (lambda v: zoo.single_filter_fc_params_sym(6, 6, 3, 3, bias=v), "bias"),
+])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_bool(call, flag, value):
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(value)

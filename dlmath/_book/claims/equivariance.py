@@ -10,8 +10,6 @@ chapter, so the prose and the errata quote the same numbers.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from functools import lru_cache
 
 import torch
@@ -24,28 +22,13 @@ from dlmath import equivariance as eq
 from dlmath.data import pixel_permuted_digits
 from dlmath.models import image_mlp
 from dlmath._book.claims import Check, Claim, register
+from dlmath._validate import one_torch_thread
 from dlmath.toeplitz import conv_matrix, vec
 
 CHAPTER = "ch-why-convolutions"
 R000, R001, R003, R004 = ("000_d0450d199b2953aa", "001_ce676efc9e2b3789",
                           "003_ffdd02ac6e60fc0f", "004_46edfb94b1a3c9c4")
 DT = torch.float64
-
-
-def one_thread(check: Callable[[], Check]) -> Callable[[], Check]:
-    """Run a check on one torch thread: its tensors are tiny, and on a shared CPU extra
-    intra-op threads make small operations many times slower."""
-
-    @functools.wraps(check)
-    def wrapper() -> Check:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check()
-        finally:
-            torch.set_num_threads(before)
-
-    return wrapper
 
 
 def integer_images(shape, seed: int = 0, low: int = -3, high: int = 4) -> torch.Tensor:
@@ -134,13 +117,16 @@ def _check_any_resolution() -> Check:
     linear_layer = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 8))
     conv_ok = any_size_runs(conv_layer, 3, sizes)
     lin_ok = any_size_runs(linear_layer, 3, sizes)
-    holds = conv_ok == list(range(3, 41)) and lin_ok == [16]
+    # "any resolution" leaves out the lower bound: inputs smaller than the kernel fail
+    verdict = ("incorrect" if lin_ok != [16] else "correct" if conv_ok == list(sizes)
+               else "incomplete" if conv_ok == list(range(3, 41)) else "incorrect")
     return Check(verified="a convolution runs on every input at least as large as its kernel; "
                           "a linear layer on one size only",
-                 verdict="correct" if holds else "incorrect",
+                 verdict=verdict,
                  note=f"A 3×3 convolution ran on {len(conv_ok)} of the {len(sizes)} square sizes "
-                      f"1 to 40 (all from 3 up: its weights do not depend on the size), a linear "
-                      f"layer built for 16×16 only on {lin_ok}.")
+                      f"1 to 40, all from 3 up (its weights do not depend on the size, "
+                      f"but an input smaller than the kernel has no valid position); a linear "
+                      f"layer built for 16×16 ran only on {lin_ok}.")
 
 
 def _check_conv_equivariant() -> Check:
@@ -220,17 +206,21 @@ def _check_conv_local_only() -> Check:
 def _check_any_size_until_fc() -> Check:
     net = zoo.cifar_cnn(channels=(4, 8, 8), hidden=16)  # the layers of report 004, fewer channels
     features = net[:9]
-    sizes = range(24, 65)
+    sizes = range(1, 65)
     feat_ok = any_size_runs(features, 3, sizes)
     full_ok = any_size_runs(net, 3, sizes)
-    holds = feat_ok == list(sizes) and full_ok == list(range(32, 40))
-    return Check(verified="the convolution and pooling layers run on every size; the network "
-                          "with its linear head only where the last map is 4×4",
-                 verdict="correct" if holds else "incorrect",
-                 note=f"The layers of the report's network: its features ran on all "
-                      f"{len(feat_ok)} sizes from 24 to 64, the whole network on {full_ok[0]} "
-                      f"to {full_ok[-1]} only (the floors of the three poolings all give a 4×4 "
-                      f"map there).")
+    # "any size" holds only from the smallest size the three poolings accept
+    verdict = ("incorrect" if full_ok != list(range(32, 40)) else
+               "correct" if feat_ok == list(sizes) else
+               "incomplete" if feat_ok == list(range(8, sizes[-1] + 1)) else "incorrect")
+    return Check(verified=f"the convolution and pooling layers run on every size from "
+                          f"8×8 up (tried 1 to {sizes[-1]}); the network "
+                          f"with its linear head only where the last map is 4×4",
+                 verdict=verdict,
+                 note=f"The layers of the report's network: its features ran on the "
+                      f"{len(feat_ok)} sizes from 8 to {sizes[-1]} and failed on 1 to 7 (three 2×2 poolings need at least 8 pixels); the whole network ran on "
+                      f"{full_ok[0]} to {full_ok[-1]} only (the floors of the three poolings "
+                      f"all give a 4×4 map there).")
 
 
 def fc_head_as_conv(seed: int = 0) -> dict:
@@ -359,7 +349,7 @@ _claims = [
     ("000-Q2.1-any-resolution", R000, "Q2.1",
      "a convolution layer accepts images of any size, a fully connected one a fixed size",
      "any resolution for the convolution, a fixed one for the fully connected layer",
-     _check_any_resolution, "correct"),
+     _check_any_resolution, "incomplete"),
     ("000-Q2.3-no-spatial-structure", R000, "Q2.3",
      "convolutional networks on data whose arrangement carries no meaning",
      "a CNN is not the best fit there; it would function worse", _check_no_spatial_structure,
@@ -391,7 +381,7 @@ _claims = [
     ("004-I-Q4-any-size-until-fc", R004, "I-Q4",
      "which layers accept an input of another size",
      "convolutions and poolings accept any size, the fully connected layer does not",
-     _check_any_size_until_fc, "correct"),
+     _check_any_size_until_fc, "incomplete"),
     ("004-I-Q5-fc-as-conv", R004, "I-Q5", "a fully connected layer as a convolution",
      "a convolution with kernel = input size, no padding, as many filters as outputs",
      _check_fc_as_conv, "correct"),
@@ -402,4 +392,4 @@ _claims = [
 
 for _id, _src, _q, _topic, _claimed, _check, _expected in _claims:
     register(Claim(id=_id, source=_src, question=_q, topic=_topic, claimed=_claimed,
-                   check=one_thread(_check), chapter=CHAPTER, expected=_expected))
+                   check=one_torch_thread()(_check), chapter=CHAPTER, expected=_expected))

@@ -12,8 +12,7 @@ numbers.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import sympy as sp
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from dlmath._book.claims import Check, Claim, register
+from dlmath._validate import one_torch_thread
 from dlmath.conv import conv_output_size
 from dlmath.data import red_green_boxes, rotate
 from dlmath.equivariance import equivariance_error
@@ -32,21 +32,6 @@ from dlmath.models.position import (
 R002 = "002_96e139cf604c0a28"
 PADDING_CHAPTER, ROTATION_CHAPTER = "ch-padding-position", "ch-rotation"
 DT = torch.float64
-
-
-def one_thread(check: Callable[[], Check]) -> Callable[[], Check]:
-    """Run a check on one torch thread (tiny tensors; extra threads only slow them down)."""
-
-    @functools.wraps(check)
-    def wrapper() -> Check:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check()
-        finally:
-            torch.set_num_threads(before)
-
-    return wrapper
 
 
 # ---- Q1.1a: the output at the corner ---------------------------------------------------
@@ -87,7 +72,7 @@ def _torch_corner(expr: sp.Expr, seed: int = 0) -> tuple[float, float]:
     return float(expr.xreplace(values)), float(f[0, 0])
 
 
-@one_thread
+@one_torch_thread()
 def _check_corner() -> Check:
     claimed, ours = report_corner_expression(), corner_output_true_convolution()
     same = sp.expand(claimed - ours) == 0
@@ -170,7 +155,7 @@ def shift_gaps(global_pool: bool = True, seeds: Sequence[int] = (0, 1, 2),
     return gaps
 
 
-@one_thread
+@one_torch_thread()
 def _check_map_size_explanation() -> Check:
     sizes = {p: feature_map_sizes(32, p) for p in PADDINGS}
     with torch.random.fork_rng():
@@ -263,7 +248,7 @@ register(Claim(id="002-Q1.1d-iii-exponential", source=R002, question="Q1.1d iii"
 
 # ---- Q1.2a: is a CNN rotation invariant? -----------------------------------------------
 
-@one_thread
+@one_torch_thread()
 def rotation_logit_change(degrees: float = 90.0, seed: int = 0, n: int = 32) -> float:
     """Largest logit change of an untrained CNN on digits when they are rotated."""
     from dlmath.models import zoo
