@@ -14,8 +14,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,8 +36,12 @@ def _short(value) -> str:
 def rows_from_store(root: Path) -> list[dict]:
     """One row per stored training run under ``root/train``, slowest first."""
     rows = []
+    from bench_peak import read_entry
+
     for path in sorted((root / "train").glob("*.pt")):
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = read_entry(path)
+        if payload is None:
+            continue
         meta = json.loads(payload["meta"])
         spec = meta.get("spec")
         if spec is None:          # written before the spec was stored

@@ -13,7 +13,8 @@ jupyter-cache recorded it (kernel start-up to shutdown):
 * ``other cells s``: the rest of the cells (imports, SymPy, plotting, claims, tables);
 * ``slowest other cell``: the cell outside training that took longest, with its first line;
 * ``kernels``: how many kernels ran the notebook (more than one when it failed in a worker of
-  the parallel execution and the read executed it again; the last one is counted).
+  the parallel execution and the read executed it again; the one whose span matches the
+  recorded execution time is counted).
 
 Not a benchmark module itself (no ``bench_`` prefix): ``bench_book`` and ``bench_peak``
 import it.
@@ -92,10 +93,18 @@ def split_rows(traces: list[dict], exec_seconds: dict[str, float], build_seconds
     for trace in sorted(traces, key=lambda t: t["started"]):
         by_chapter.setdefault(chapter_of(trace, sources) or "?", []).append(trace)
     attempts = {name: len(kernels) for name, kernels in by_chapter.items()}
-    # a notebook that failed in a worker is executed again by the read: the last kernel is
-    # the execution that the cache recorded (unmatched kernels, "?", are all kept)
-    by_chapter = {name: kernels if name == "?" else kernels[-1:]
-                  for name, kernels in by_chapter.items()}
+    # a notebook that failed in a worker (or changed under the build) is executed again by
+    # the read: keep the kernel whose span is closest to the execution time the cache
+    # recorded, else the last (unmatched kernels, "?", are all kept)
+
+    def recorded(name: str, kernels: list[dict]) -> list[dict]:
+        if name == "?" or len(kernels) == 1:
+            return kernels
+        if name not in exec_seconds:
+            return kernels[-1:]
+        return [min(kernels, key=lambda t: abs(t["ended"] - t["started"] - exec_seconds[name]))]
+
+    by_chapter = {name: recorded(name, kernels) for name, kernels in by_chapter.items()}
     rows = []
     sums = dict.fromkeys(("total s", "start-up s", "training s", "other cells s"), 0.0)
     n_runs = 0

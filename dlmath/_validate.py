@@ -17,7 +17,13 @@ from typing import Any
 
 __all__ = ["is_int", "check_int", "check_size", "check_number", "check_bool", "check_choice",
            "check_tensor", "check_callable", "int_tuple", "int_shape", "int_sequence",
-           "check_fractions", "one_torch_thread"]
+           "check_fractions", "one_torch_thread", "MAX_ENTRIES", "check_entries", "check_seed",
+           "check_dtype", "check_device", "check_module_size"]
+
+#: The most entries one tensor (or one model's parameters) that dlmath allocates may hold:
+#: 2**31, i.e. 8 GiB of float32.  A size above it is a mistake (``10**12`` for ``10**2``), and
+#: refusing it at once beats waiting for the allocator to fail or the machine to swap.
+MAX_ENTRIES = 2**31
 
 
 def is_int(x: object) -> bool:
@@ -174,8 +180,32 @@ def check_choice(name: str, value: object, choices: Collection[Any]) -> Any:
     return value
 
 
-def check_tensor(name: str, value: object, min_dim: int = 0, floating: bool = False) -> Any:
-    """``value`` if it is a ``torch.Tensor`` with at least ``min_dim`` dimensions."""
+def check_tensor(name: str, value: object, min_dim: int = 0, floating: bool = False, *,
+                 real: bool = False, integer: bool = False, finite: bool = False,
+                 nonempty: bool = False) -> Any:
+    """``value`` if it is a ``torch.Tensor`` with at least ``min_dim`` dimensions.
+
+    ``floating``: a floating-point (or complex) dtype; ``real``: not complex; ``integer``: an
+    integer dtype (class indices, token ids; ``bool`` is not); ``finite``: no NaN or
+    infinity (an input to a decision such as "is this matrix PSD?"); ``nonempty``: at least
+    one entry.
+
+    >>> import torch
+    >>> check_tensor("z", torch.zeros(2), floating=True, real=True).shape
+    torch.Size([2])
+    >>> check_tensor("z", torch.zeros(2, dtype=torch.complex64), real=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: z must be real, got dtype torch.complex64
+    >>> check_tensor("y", torch.zeros(2), integer=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: y must have an integer dtype, got torch.float32
+    >>> check_tensor("A", torch.tensor([1.0, float("nan")]), finite=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: A must be finite (no NaN or infinity), got 1 non-finite entry
+    """
     import torch
 
     if not isinstance(value, torch.Tensor):
@@ -185,7 +215,113 @@ def check_tensor(name: str, value: object, min_dim: int = 0, floating: bool = Fa
                          f"{tuple(value.shape)}")
     if floating and not (value.is_floating_point() or value.is_complex()):
         raise TypeError(f"{name} must have a floating-point dtype, got {value.dtype}")
+    if real and value.is_complex():
+        raise TypeError(f"{name} must be real, got dtype {value.dtype}")
+    if integer and (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool):
+        raise TypeError(f"{name} must have an integer dtype, got {value.dtype}")
+    if nonempty and value.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+    if finite and (value.is_floating_point() or value.is_complex()):
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise ValueError(f"{name} must be finite (no NaN or infinity), got {bad} "
+                             f"non-finite entr{'y' if bad == 1 else 'ies'}")
     return value
+
+
+def check_entries(what: str, count: object, hint: str = "") -> int:
+    """``count`` if a tensor (or model) of that many entries may be allocated (``MAX_ENTRIES``).
+
+    ``what`` names the tensor and the sizes it comes from, so that the message says which
+    argument was too large; ``hint`` says what to do instead.
+
+    >>> check_entries("the (L, S) mask for L=3, S=4", 12)
+    12
+    >>> check_entries("the (L, S) mask for L=10**6, S=10**6", 10**12)
+    Traceback (most recent call last):
+    ...
+    ValueError: the (L, S) mask for L=10**6, S=10**6 would hold 1000000000000 entries, more than the 2147483648 (2**31) that dlmath allocates at once
+    """
+    count = int(count)  # type: ignore[call-overload]
+    if count > MAX_ENTRIES:
+        raise ValueError(f"{what} would hold {count} entries, more than the {MAX_ENTRIES} "
+                         f"(2**31) that dlmath allocates at once{'; ' + hint if hint else ''}")
+    return count
+
+
+def check_seed(name: str, value: object) -> int:
+    """A seed for ``torch.manual_seed`` or ``numpy.random.default_rng``: an int in [0, 2**63).
+
+    >>> check_seed("seed", 0)
+    0
+    >>> check_seed("seed", 0.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: seed must be an int, got float 0.5
+    """
+    return check_int(name, value, 0, 2**63 - 1)
+
+
+def check_dtype(name: str, value: object, floating: bool = False) -> Any:
+    """``value`` if it is a ``torch.dtype`` (a floating-point one with ``floating``).
+
+    >>> import torch
+    >>> check_dtype("dtype", torch.float64, floating=True)
+    torch.float64
+    >>> check_dtype("dtype", torch.int64, floating=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: dtype must be a floating-point torch.dtype (torch.float32, torch.float64, ...), got torch.int64
+    """
+    import torch
+
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"{name} must be a torch.dtype, got {type(value).__name__} {value!r}")
+    if floating and not value.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point torch.dtype (torch.float32, "
+                        f"torch.float64, ...), got {value}")
+    return value
+
+
+def check_device(name: str, value: object, allow_none: bool = True) -> Any:
+    """``value`` as a ``torch.device`` (``None`` passes through with ``allow_none``).
+
+    >>> check_device("device", "cpu")
+    device(type='cpu')
+    >>> check_device("device", "gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must name a torch device ('cpu', 'cuda', 'cuda:1', 'mps', ...), got 'gpu'
+    """
+    import torch
+
+    if value is None and allow_none:
+        return None
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        kind = "a str, a torch.device or None" if allow_none else "a str or a torch.device"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    try:
+        return torch.device(value)
+    except RuntimeError:
+        raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:1', 'mps', "
+                         f"...), got {value!r}") from None
+
+
+def check_module_size(what: str, build: Any) -> Any:
+    """Build a torch module with ``build()`` once its parameter count is known to fit.
+
+    ``build`` runs first on PyTorch's ``meta`` device, which allocates nothing, so that a
+    size such as ``10**12`` channels is refused with a message (see :func:`check_entries`)
+    instead of failing inside the allocator; then it runs for real.
+    """
+    import torch
+
+    with torch.device("meta"):
+        shape_only = build()
+    check_entries(what, sum(p.numel() for p in shape_only.parameters()))
+    return build()
 
 
 def check_callable(name: str, value: object) -> Any:

@@ -24,7 +24,15 @@ import math
 
 import torch
 
-from dlmath._validate import check_bool, check_int, check_number, check_tensor
+from dlmath._validate import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_entries,
+    check_int,
+    check_number,
+    check_tensor,
+)
 
 __all__ = [
     "attention_weights",
@@ -36,6 +44,18 @@ __all__ = [
     "sinusoidal_positional_encoding",
     "rotary_embedding",
 ]
+
+
+def _same_kind(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    """``t`` must have the dtype of ``ref`` and batch dimensions that broadcast with it."""
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name} must have the dtype of {ref_name}, {ref.dtype}, got {t.dtype}")
+    if t.dim() > 2 and ref.dim() > 2:
+        try:
+            torch.broadcast_shapes(t.shape[:-2], ref.shape[:-2])
+        except RuntimeError:
+            raise ValueError(f"the batch dimensions of {name} {tuple(t.shape[:-2])} and "
+                             f"{ref_name} {tuple(ref.shape[:-2])} do not broadcast") from None
 
 
 def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | None = None, *,
@@ -84,13 +104,20 @@ def attention_weights(Q: torch.Tensor, K: torch.Tensor, mask: torch.Tensor | Non
     ----------
     Vaswani et al. (2017), Eq. (1).  Chapter: :ref:`ch-hopfield`.
     """
-    Q = check_tensor("Q", Q, 2, floating=True)
-    K = check_tensor("K", K, 2, floating=True)
+    Q = check_tensor("Q", Q, 2, floating=True, real=True)
+    K = check_tensor("K", K, 2, floating=True, real=True)
+    _same_kind("K", K, "Q", Q)
     if Q.shape[-1] != K.shape[-1]:
         raise ValueError(f"Q and K must have the same last dimension d_k, got {Q.shape[-1]} and {K.shape[-1]}")
     if check_bool("is_causal", is_causal) and mask is not None:
         raise ValueError("give either mask or is_causal=True, not both")
-    scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else check_number("scale", scale)
+    if scale is None:
+        scale = 1.0 / math.sqrt(Q.shape[-1])
+    else:
+        scale = check_number("scale", scale, positive=True)
+        if scale > torch.finfo(Q.dtype).max:     # it would be inf in Q's dtype: inf * 0 = nan
+            raise ValueError(f"scale must be representable in {Q.dtype} (at most "
+                             f"{torch.finfo(Q.dtype).max:.3g}), got {scale!r}")
     L, S = Q.shape[-2], K.shape[-2]
     # S_ij = scale * sum_e Q_ie K_je                               (..., L, S)
     scores = scale * torch.einsum("...ie,...je->...ij", Q, K)
@@ -168,8 +195,9 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
     ----------
     Vaswani et al. (2017), Eq. (1).  Chapter: :ref:`ch-hopfield`.
     """
-    V = check_tensor("V", V, 2, floating=True)
-    K = check_tensor("K", K, 2, floating=True)
+    V = check_tensor("V", V, 2, floating=True, real=True)
+    K = check_tensor("K", K, 2, floating=True, real=True)
+    _same_kind("V", V, "K", K)
     if K.shape[-2] != V.shape[-2]:
         raise ValueError(f"K and V must hold the same number of rows S, got {K.shape[-2]} and {V.shape[-2]}")
     A = attention_weights(Q, K, mask, is_causal=is_causal, scale=scale)   # (..., L, S)
@@ -210,6 +238,8 @@ def causal_mask(L: int, S: int | None = None, *, device: torch.device | str | No
     """
     L = check_int("L", L, 1)
     S = L if S is None else check_int("S", S, 1)
+    check_entries(f"the (L, S) = ({L}, {S}) mask", L * S)
+    device = check_device("device", device)
     return torch.ones(L, S, dtype=torch.bool, device=device).tril()
 
 
@@ -352,7 +382,8 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     named = (("query", query), ("key", key), ("value", value), ("W_q", W_q), ("W_k", W_k),
              ("W_v", W_v), ("W_o", W_o))
     for name, t in named:
-        check_tensor(name, t, 2, floating=True)
+        check_tensor(name, t, 2, floating=True, real=True, nonempty=True)
+        _same_kind(name, t, "query", query)
     check_bool("is_causal", is_causal)
     check_bool("return_weights", return_weights)
     for name, (x, W) in (("query/W_q", (query, W_q)), ("key/W_k", (key, W_k)), ("value/W_v", (value, W_v))):
@@ -362,7 +393,16 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     if W_q.shape[1] != W_k.shape[1]:
         raise ValueError(f"W_q and W_k must have the same number of columns H*d_k, got {W_q.shape[1]} and {W_k.shape[1]}")
     if W_o.ndim != 2 or W_o.shape[0] != W_v.shape[1]:
-        raise ValueError(f"W_o must have shape (H*d_v, d_out) with H*d_v = {W_v.shape[1]}, got {tuple(W_o.shape)}")
+        raise ValueError(f"W_o must have shape (H*d_v, d_out) with H*d_v = {W_v.shape[1]} (the "
+                         f"columns of W_v), got {tuple(W_o.shape)}")
+    for name, b, W, w_name in (("b_q", b_q, W_q, "W_q"), ("b_k", b_k, W_k, "W_k"),
+                               ("b_v", b_v, W_v, "W_v"), ("b_o", b_o, W_o, "W_o")):
+        if b is not None:
+            check_tensor(name, b, 1, floating=True, real=True)
+            _same_kind(name, b, "query", query)
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"{name} must have shape ({W.shape[1]},), the columns of "
+                                 f"{w_name}, got {tuple(b.shape)}")
     num_heads = check_int("num_heads", num_heads, 1)
     for name, W in (("W_q", W_q), ("W_v", W_v)):
         if W.shape[1] % num_heads:
@@ -428,7 +468,11 @@ def sinusoidal_positional_encoding(num_positions: int, dim: int, base: float = 1
     check_int("num_positions", num_positions, 1)
     if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim must be an even int >= 2, got {dim!r}")
+    check_entries(f"the (num_positions, dim) = ({num_positions}, {dim}) encoding",
+                  num_positions * dim)
     base = check_number("base", base, interval="(1, inf)")
+    check_dtype("dtype", dtype, floating=True)     # sines and cosines in [-1, 1]
+    device = check_device("device", device)
     t = torch.arange(num_positions, dtype=torch.float64, device=device)       # (T,)
     # omega_i = base^(-2i/d)                                       (d/2,)
     omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=device) / dim)
@@ -480,7 +524,7 @@ def rotary_embedding(x: torch.Tensor, positions: torch.Tensor | None = None,
     ----------
     Su et al. (2024), Eq. (13) and (34).  Chapter: :ref:`ch-transformers`.
     """
-    x = check_tensor("x", x, 2, floating=True)
+    x = check_tensor("x", x, 2, floating=True, real=True)
     T, d = x.shape[-2], x.shape[-1]
     if d % 2:
         raise ValueError(f"the last dimension of x must be even, got {d}")

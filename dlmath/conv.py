@@ -24,6 +24,7 @@ Distill (2019); the shape formulas and argument checks of ``torch.nn.Conv2d``,
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -35,7 +36,9 @@ import sympy as sp
 from dlmath._validate import (
     check_bool,
     check_choice,
+    check_entries,
     check_int,
+    check_seed,
     check_size,
     int_tuple,
     is_int,
@@ -862,9 +865,9 @@ def receptive_field_per_layer(layers: Any, input_shape: Sequence[int] | None = N
     """
     if _is_module(layers):
         return _module_fields(layers, input_shape)
+    specs = _layers(layers)
     if input_shape is not None:
         raise TypeError("input_shape is for a torch model; a list of layer tuples needs none")
-    specs = _layers(layers)
     n_axes = _n_axes(**{f"layers[{i}]": spec[0] for i, spec in enumerate(specs)})
     if n_axes is None:
         return [ReceptiveField(depth, *row) for depth, row in enumerate(_compose(specs), 1)]
@@ -1339,6 +1342,8 @@ def torch_output_size(layer: str, size: Sizes, kernel_size: Sizes, stride: Any =
                    (size, kernel_size, stride, padding, dilation, output_padding))
     if stride is None:
         stride = kernel_size if "pool" in layer else 1
+    check_entries(f"an input of size {size}", math.prod(sizes))
+    check_entries(f"a kernel of kernel_size {kernel_size}", math.prod(kernel))
     x = torch.zeros((1, 1) + sizes)          # (B, C, *spatial)
     w = torch.zeros((1, 1) + kernel)         # (C_out, C_in, *kernel)
     with one_torch_thread():
@@ -1409,7 +1414,8 @@ def unit_input_gradient(layers: Sequence[Sequence[int]], size: int, unit: int | 
         raise TypeError(f"unit_input_gradient builds a 1-D stack: every entry of a layer must "
                         f"be an int, got {list(layers)!r}")
     check_choice("weights", weights, ("ones", "random"))
-    n = check_int("size", size, 1)
+    n = check_entries(f"an input of size {size}", check_int("size", size, 1))
+    seed = check_seed("seed", seed)
     for k, s, p, d in specs:                         # validates every layer, raises if too small
         n = conv_output_size(n, k, s, p, d)
     if unit is None:

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlmath._validate import (check_callable, check_choice, check_int, check_number, check_tensor,
+from dlmath._validate import (check_callable, check_choice, check_device, check_dtype,
+                              check_entries, check_int, check_number, check_seed, check_tensor,
                               int_shape, int_tuple)
 
 
@@ -204,6 +205,8 @@ def equivariance_error(f: Callable[[Tensor], Tensor], x: Tensor, shift: int | Se
     """
     check_callable("f", f)
     x = check_tensor("x", x, 2)
+    if output_shift is not None:
+        int_tuple("output_shift", output_shift, 2)
     u = shift if output_shift is None else output_shift
     moved = f(translate(x, shift, boundary))
     base = f(x)
@@ -273,6 +276,7 @@ def equivariance_border_band(size: int | Sequence[int], kernel: int | Sequence[i
     :ref:`ch-padding-position`.
     """
     h, w = int_tuple("size", size, 2, 1)
+    check_entries(f"a band of size {size}", h * w)
     kh, kw = int_tuple("kernel", kernel, 2, 1)
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel must be odd for 'same' padding, got {(kh, kw)}")
@@ -370,7 +374,7 @@ def shift_sensitivity(f: Callable[[Tensor], Tensor], x: Tensor,
     Chapter: :ref:`ch-why-convolutions`.
     """
     check_callable("f", f)
-    x = check_tensor("x", x, 2)
+    x = check_tensor("x", x, 2, real=True)
     base = f(x)
     moved = f(translate(x, shift, "circular"))
     if not isinstance(base, Tensor) or not isinstance(moved, Tensor):
@@ -443,9 +447,7 @@ def fourier_translate(x: Tensor, shift: float | Sequence[float]) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = check_tensor("x", x, 2)
-    if x.is_complex():
-        raise TypeError("x must be a real tensor")
+    x = check_tensor("x", x, 2, real=True, nonempty=True)
     pair = shift if isinstance(shift, (tuple, list)) else (shift, shift)
     if len(pair) != 2:
         raise ValueError(f"shift must be a number or a pair of numbers, got {shift!r}")
@@ -463,11 +465,11 @@ def fourier_translate(x: Tensor, shift: float | Sequence[float]) -> Tensor:
 # pooling on the torus
 # --------------------------------------------------------------------------------------
 
-def _pad_circular_end(x: Tensor, extra: tuple[int, int]) -> Tensor:
+def _pad_circular_end(x: Tensor, extra: tuple[int, int], what: str = "kernel") -> Tensor:
     # append the first extra rows / columns after the last ones (wrap around)
     eh, ew = extra
-    if eh > x.shape[-2] or ew > x.shape[-1]:
-        raise ValueError(f"a window of {eh + 1}x{ew + 1} does not fit an image of "
+    if eh > x.shape[-2] or ew > x.shape[-1] or 0 in x.shape[-2:]:
+        raise ValueError(f"a {what} window of {eh + 1}x{ew + 1} does not fit the image x of "
                          f"{x.shape[-2]}x{x.shape[-1]} on the torus")
     if eh:
         x = torch.cat([x, x[..., :eh, :]], dim=-2)
@@ -533,7 +535,7 @@ def pool2d_circular(x: Tensor, kernel: int | Sequence[int],
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = check_tensor("x", x, 4)
+    x = check_tensor("x", x, 4, real=True)
     if x.dim() != 4:
         raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
     kh, kw = int_tuple("kernel", kernel, 2, 1)
@@ -542,7 +544,8 @@ def pool2d_circular(x: Tensor, kernel: int | Sequence[int],
     padded = _pad_circular_end(x, (kh - 1, kw - 1))
     h, w = x.shape[-2:]
     pool = F.max_pool2d if op == "max" else F.avg_pool2d
-    out = pool(padded, (kh, kw), (sh, sw))
+    # a stride beyond the image leaves one window per axis, as a stride of the image size
+    out = pool(padded, (kh, kw), (min(sh, h), min(sw, w)))
     return out[..., :math.ceil(h / sh), :math.ceil(w / sw)]
 
 
@@ -604,14 +607,15 @@ def antialiased_max_pool2d(x: Tensor, kernel: int = 2, stride: int = 2, blur: in
     Zhang, "Making Convolutional Networks Shift-Invariant Again" (ICML 2019).
     Chapter: :ref:`ch-why-convolutions`.
     """
+    check_tensor("x", x, 4, floating=True, real=True)
     check_int("stride", stride, 1)
     n = check_int("blur", blur, 1)
     dense = pool2d_circular(x, kernel, stride=1, op="max")  # (B, C, H, W)
     if n == 1:
         return dense[..., ::stride, ::stride]
     b, c, h, w = dense.shape
+    padded = _pad_circular_end(dense, (n - 1, n - 1), "blur")
     k = _binomial(n, dense.dtype, dense.device).expand(c, 1, n, n)
-    padded = _pad_circular_end(dense, (n - 1, n - 1))
     # y_cij = sum_ab k_ab dense_c,(is+a),(js+b): one depthwise convolution
     out = F.conv2d(padded, k, stride=stride, groups=c)
     return out[..., :math.ceil(h / stride), :math.ceil(w / stride)]
@@ -669,6 +673,9 @@ def impulse_shift_invariance(f: Callable[[Tensor], Tensor], size: int | Sequence
     """
     check_callable("f", f)
     h, w = int_tuple("size", size, 2, 1)
+    check_entries(f"the {h * w} impulse images of size {size}", (h * w) ** 2)
+    check_dtype("dtype", dtype)
+    device = check_device("device", device)
     eye = torch.eye(h * w, dtype=dtype, device=device).reshape(h * w, 1, h, w)  # (HW, 1, H, W)
     before = f(eye).reshape(h * w, -1)
     after = f(translate(eye, shift)).reshape(h * w, -1)
@@ -862,6 +869,7 @@ def fully_convolutional(net: nn.Module, input_shape: Sequence[int]) -> nn.Sequen
         raise TypeError(f"net must be a torch.nn.Sequential (nested ones allowed), got "
                         f"{type(net).__name__}")
     shape = int_shape("input_shape", input_shape)
+    check_entries(f"a probe input of input_shape {shape}", math.prod(shape))
     layers: list[tuple[str, nn.Module]] = []
     param = next(net.parameters(), None)
     probe = torch.zeros(1, *shape, dtype=param.dtype if param is not None else torch.float32,
@@ -941,8 +949,9 @@ def pixel_permutation(num_pixels: int, seed: int = 0) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    n = check_int("num_pixels", num_pixels, 1)
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    n = check_entries(f"a permutation of num_pixels={num_pixels}",
+                      check_int("num_pixels", num_pixels, 1))
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     return torch.randperm(n, generator=g)
 
 
@@ -1003,7 +1012,7 @@ def permute_pixels(x: Tensor, permutation: Tensor) -> Tensor:
     ----------
     Chapter: :ref:`ch-why-convolutions`.
     """
-    x = check_tensor("x", x, 2)
+    x = check_tensor("x", x, 2, nonempty=True)
     h, w = x.shape[-2:]
     permutation = _permutation("permutation", permutation, h * w)
     flat = x.reshape(*x.shape[:-2], h * w)  # (..., HW)

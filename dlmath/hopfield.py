@@ -212,8 +212,9 @@ def energy_sym(N: int, D: int) -> tuple[sp.Expr, tuple[sp.Matrix, sp.Matrix, sp.
     ----------
     Chapter: :ref:`ch-hopfield`.
     """
-    check_int("N", N, 1)
-    check_int("D", D, 1)
+    # the symbol names x{i}{j} are unambiguous for single-digit indices (x1_11 = x11_1 beyond)
+    check_int("N", N, 1, 10)
+    check_int("D", D, 1, 10)
     X = sp.Matrix(N, D, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
     q = sp.Matrix(D, 1, lambda j, _: sp.Symbol(f"q{j}", real=True))
     beta = sp.Symbol("beta", positive=True)
@@ -488,7 +489,7 @@ def retrieve(X: torch.Tensor, q: torch.Tensor, beta: float, max_steps: int = 100
     """
     X, q = _check_pair(X, q)
     beta = check_number("beta", beta, positive=True)
-    max_steps = check_int("max_steps", max_steps, 1)
+    max_steps = check_int("max_steps", max_steps, 1, 10**6)   # one state per step is kept
     tol = check_number("tol", tol, nonnegative=True)
     states, energies = [q], [energy(X, q, beta)]
     converged = False
@@ -585,7 +586,9 @@ def separation_threshold(N: int, M: float, beta: float) -> float:
     N = check_int("N", N, 2)
     M = check_number("M", M, positive=True)
     beta = check_number("beta", beta, positive=True)
-    return 2 / (beta * N) + math.log(2 * (N - 1) * N * beta * M * M) / beta
+    # the logarithm of the product, as a sum: no overflow for a large N, beta or M
+    log_term = math.log(2) + math.log(N - 1) + math.log(N) + math.log(beta) + 2 * math.log(M)
+    return 2 / (beta * N) + log_term / beta
 
 
 def retrieval_error(X: torch.Tensor, q: torch.Tensor, beta: float, index: int) -> torch.Tensor:

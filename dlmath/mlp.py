@@ -30,7 +30,17 @@ from dataclasses import dataclass
 import sympy as sp
 import torch
 
-from dlmath._validate import check_choice, check_int, check_number
+from dlmath._validate import (
+    check_callable,
+    check_choice,
+    check_dtype,
+    check_entries,
+    check_int,
+    check_number,
+    check_seed,
+    check_tensor,
+    int_sequence,
+)
 from dlmath.softmax import _targets, cross_entropy, softmax, softmax_jacobian
 
 __all__ = [
@@ -108,9 +118,12 @@ def init_mlp(n_x: int, n_h: int, n_y: int, *, seed: int = 0, std: float | None =
     """
     for name, value in (("n_x", n_x), ("n_h", n_h), ("n_y", n_y)):
         check_int(name, value, 1)
-    check_int("seed", seed, 0)
+    check_entries(f"W_h of shape (n_h, n_x) = ({n_h}, {n_x})", n_h * n_x)
+    check_entries(f"W_y of shape (n_y, n_h) = ({n_y}, {n_h})", n_y * n_h)
+    check_seed("seed", seed)
     if std is not None:
         std = check_number("std", std, positive=True)
+    check_dtype("dtype", dtype, floating=True)
     gen = torch.Generator().manual_seed(seed)
     W_h = _glorot(n_h, n_x, std, gen, dtype)
     W_y = _glorot(n_y, n_h, std, gen, dtype)
@@ -336,6 +349,9 @@ def mlp_backward(params: Params, X: torch.Tensor, y: torch.Tensor, loss: str = "
     p = _check_params(params)
     loss = check_choice("loss", loss, _LOSSES)
     X = _check_X(X, p["W_h"].shape[1])
+    if cache is not None and (not isinstance(cache, dict) or "y_tilde" not in cache):
+        raise TypeError(f"cache must be the dict that mlp_forward returns, got "
+                        f"{type(cache).__name__}")
     c = _forward(p, X) if cache is None else cache
     return _backward(p, X, _batch_targets(c["y_tilde"], y), c, loss)
 
@@ -386,6 +402,10 @@ def mlp_loss_sym(n_x: int, n_h: int, n_y: int, target: int = 0,
     """
     for name, value in (("n_x", n_x), ("n_h", n_h), ("n_y", n_y)):
         check_int(name, value, 1)
+    weights = n_h * (n_x + 1) + n_y * (n_h + 1)
+    if weights > 1000:                 # (20, 20, 20): 840 symbols, about a second
+        raise ValueError(f"n_x={n_x}, n_h={n_h}, n_y={n_y} give {weights} weights; a symbolic "
+                         f"loss in more than 1000 takes minutes")
     check_int("target", target, 0, n_y - 1)
     loss = check_choice("loss", loss, _LOSSES)
     s = {
@@ -537,6 +557,7 @@ def train_mlp(X: torch.Tensor, y: torch.Tensor, n_h: int = 16, *, batch_size: in
     if not isinstance(X, torch.Tensor) or X.dim() != 2 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X must have shape (N, n_x) with N = len(y) = {y.shape[0]}, got "
                          f"{tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}")
+    check_tensor("X", X, floating=True, real=True, nonempty=True)
     N = X.shape[0]
     check_int("n_h", n_h, 1)
     batch_size = N if batch_size is None else batch_size
@@ -544,8 +565,8 @@ def train_mlp(X: torch.Tensor, y: torch.Tensor, n_h: int = 16, *, batch_size: in
     if batch_size > N:
         raise ValueError(f"batch_size {batch_size} is larger than the number of examples {N}")
     lr = check_number("lr", lr, positive=True)
-    check_int("epochs", epochs, 1)
-    check_int("seed", seed, 0)
+    check_int("epochs", epochs, 1, 10**6)
+    check_seed("seed", seed)
     loss = check_choice("loss", loss, _LOSSES)
     eval_every = N if eval_every is None else eval_every
     check_int("eval_every", eval_every, 1)
@@ -628,12 +649,12 @@ def init_deep_mlp(widths: Sequence[int], *, seed: int = 0,
     ----------
     Glorot & Bengio (2010).  Chapter: :ref:`ch-mlp-backprop`.
     """
-    widths = list(widths)
-    if len(widths) < 2:
-        raise ValueError(f"widths must list at least an input size and an output size, got {widths}")
-    for w in widths:
-        check_int("each width", w, 1)
-    check_int("seed", seed, 0)
+    widths = list(int_sequence("widths", widths, 1, min_len=2))
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), 1):
+        check_entries(f"W_{i} of shape (widths[{i}], widths[{i - 1}]) = ({n_out}, {n_in})",
+                      n_in * n_out)
+    check_seed("seed", seed)
+    check_dtype("dtype", dtype, floating=True)
     gen = torch.Generator().manual_seed(seed)
     params: list[torch.Tensor] = []
     for n_in, n_out in zip(widths[:-1], widths[1:]):
@@ -641,9 +662,16 @@ def init_deep_mlp(widths: Sequence[int], *, seed: int = 0,
     return params
 
 
-def _check_deep(params: object) -> list[torch.Tensor]:
-    if not isinstance(params, (list, tuple)) or len(params) < 2 or len(params) % 2:
-        raise ValueError("params must be a list [W_1, b_1, ..., W_L, b_L] of even length >= 2")
+def _check_deep(params: object, X: object) -> list[torch.Tensor]:
+    if not isinstance(params, (list, tuple)) or len(params) < 2 or len(params) % 2 \
+            or not all(isinstance(t, torch.Tensor) for t in params):
+        raise ValueError("params must be a list [W_1, b_1, ..., W_L, b_L] of tensors, of even "
+                         "length >= 2")
+    W = params[0]
+    check_tensor("X", X, floating=True, real=True)
+    if X.dim() != 2 or W.dim() != 2 or X.shape[1] != W.shape[1] or X.dtype != W.dtype:
+        raise ValueError(f"X must have shape (B, n_0) = (B, {W.shape[-1]}) and the dtype of "
+                         f"W_1, {W.dtype}; got shape {tuple(X.shape)} and {X.dtype}")
     return list(params)
 
 
@@ -685,7 +713,7 @@ def deep_mlp_loss(params: Sequence[torch.Tensor], X: torch.Tensor, y: torch.Tens
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    params = _check_deep(params)
+    params = _check_deep(params, X)
     a = X
     for l in range(0, len(params) - 2, 2):
         a = torch.tanh(a @ params[l].T + params[l + 1])   # (B, n_l)
@@ -737,7 +765,7 @@ def deep_mlp_backprop(params: Sequence[torch.Tensor], X: torch.Tensor,
     ----------
     Rumelhart, Hinton & Williams (1986).  Chapter: :ref:`ch-mlp-backprop`.
     """
-    params = _check_deep(params)
+    params = _check_deep(params, X)
     acts = [X]
     for l in range(0, len(params) - 2, 2):
         acts.append(torch.tanh(acts[-1] @ params[l].T + params[l + 1]))   # (B, n_l)
@@ -774,7 +802,7 @@ def finite_difference_grad(f: Callable[[], torch.Tensor | float], tensors: Seque
     tensors : sequence of torch.Tensor
         The parameters (floating point).
     eps : float
-        Step :math:`\epsilon > 0`.
+        Step :math:`0 < \epsilon \le 1`.
     scheme : {"central", "forward"}
 
     Returns
@@ -804,11 +832,12 @@ def finite_difference_grad(f: Callable[[], torch.Tensor | float], tensors: Seque
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    eps = check_number("eps", eps, positive=True)
+    check_callable("f", f)
+    eps = check_number("eps", eps, interval="(0, 1]")    # a larger step is no derivative
     check_choice("scheme", scheme, ("central", "forward"))
-    for t in tensors:
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError("every tensor must be a floating-point torch.Tensor")
+    if not isinstance(tensors, (list, tuple)) or \
+            not all(isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors):
+        raise TypeError("tensors must be a list of floating-point torch.Tensor")
     base = float(f()) if scheme == "forward" else 0.0
     grads = []
     for t in tensors:
@@ -873,10 +902,17 @@ def gradient_timings(depths: Sequence[int], width: int = 8, batch: int = 16, n_c
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    for name, value in (("width", width), ("batch", batch), ("n_classes", n_classes),
-                        ("repeats", repeats)):
+    for name, value in (("width", width), ("batch", batch), ("n_classes", n_classes)):
         check_int(name, value, 1)
-    check_int("seed", seed, 0)
+    depths = int_sequence("depths", depths, 1)
+    for i, L in enumerate(depths):
+        check_int(f"depths[{i}]", L, 1, 1000)    # finite differences cost O(P^2) per row
+    check_entries(f"X of shape (batch, width) = ({batch}, {width})", batch * width)
+    check_entries(f"a hidden layer of width {width}", width * width)
+    check_entries(f"the last layer of shape (n_classes, width) = ({n_classes}, {width})",
+                  n_classes * width)
+    check_int("repeats", repeats, 1, 1000)
+    check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(batch, width, generator=gen, dtype=torch.float64)
     y = torch.randint(n_classes, (batch,), generator=gen)
@@ -891,7 +927,6 @@ def gradient_timings(depths: Sequence[int], width: int = 8, batch: int = 16, n_c
 
     rows = []
     for L in depths:
-        check_int("each depth", L, 1)
         params = init_deep_mlp([width] * L + [n_classes], seed=seed)
         P = sum(t.numel() for t in params)
         rows.append({

@@ -19,7 +19,7 @@ from typing import Any
 import sympy as sp
 import torch
 
-from dlmath._validate import check_bool, check_choice, check_int, check_number
+from dlmath._validate import check_bool, check_choice, check_int, check_number, check_tensor
 
 __all__ = [
     "softmax",
@@ -247,7 +247,11 @@ def softmax_sym(n: int, name: str = "z") -> tuple[list[sp.Expr], tuple[sp.Symbol
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    n = check_int("n", n, 1)
+    n = check_int("n", n, 1, 200)           # a symbolic softmax is for reading; 1000 takes seconds
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
+    if not name.isidentifier():
+        raise ValueError(f"name must be an identifier such as 'z' or 'logit', got {name!r}")
     z = sp.symbols(f"{name}1:{n + 1}", real=True)
     total = sum(sp.exp(zk) for zk in z)
     return [sp.exp(zi) / total for zi in z], tuple(z)
@@ -352,6 +356,7 @@ def softmax_jacobian_sym(n: int, in_terms_of: str = "p") -> tuple[sp.Matrix, tup
     Chapter: :ref:`ch-softmax`.
     """
     check_choice("in_terms_of", in_terms_of, ("p", "z"))
+    n = check_int("n", n, 1, 20)            # n^2 symbolic derivatives: n = 20 takes seconds
     probs, z = softmax_sym(n)
     J = sp.Matrix(n, n, lambda i, j: sp.diff(probs[i], z[j]))
     if in_terms_of == "z":
@@ -499,7 +504,7 @@ def is_psd(matrix: Any, tol: float = 1e-10) -> bool | torch.Tensor:
     matrix : torch.Tensor, numpy.ndarray or sympy.Matrix
         Square, symmetric (within ``tol`` for numeric input).
     tol : float
-        Relative tolerance, non-negative.
+        Relative tolerance (to max(1, max |M_ij|)), in [0, 1).
 
     Returns
     -------
@@ -537,7 +542,8 @@ def is_psd(matrix: Any, tol: float = 1e-10) -> bool | torch.Tensor:
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    check_number("tol", tol, nonnegative=True)
+    # relative to max(1, max |M_ij|): a tolerance of 1 or more would accept any matrix
+    check_number("tol", tol, interval="[0, 1)")
     if isinstance(matrix, sp.MatrixBase):
         if not matrix.is_square:
             raise ValueError(f"matrix must be square, got shape {matrix.shape}")
@@ -559,6 +565,7 @@ def is_psd(matrix: Any, tol: float = 1e-10) -> bool | torch.Tensor:
     if matrix.dim() < 2 or matrix.shape[-1] != matrix.shape[-2] or matrix.shape[-1] == 0:
         raise ValueError(f"matrix must be square (..., n, n) with n >= 1, got shape "
                          f"{tuple(matrix.shape)}")
+    check_tensor("matrix", matrix, real=True, finite=True)
     m = matrix.to(torch.float64)
     scale = m.abs().amax(dim=(-2, -1)).clamp(min=1.0)  # (...)
     asym = (m - m.transpose(-1, -2)).abs().amax(dim=(-2, -1))

@@ -33,7 +33,17 @@ import numpy as np
 import sympy as sp
 import torch
 
-from dlmath._validate import check_bool, check_choice, check_int, check_tensor, int_tuple
+from dlmath._validate import (
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_entries,
+    check_int,
+    check_size,
+    check_tensor,
+    int_tuple,
+    is_int,
+)
 from dlmath.conv import _axis, _n_axes, conv_output_size, conv_transpose_output_size, same_padding
 
 __all__ = [
@@ -61,12 +71,12 @@ Index = Union[int, sp.Expr, torch.Tensor]
 # --- argument checking ------------------------------------------------------------------
 
 
-def _shape3(input_shape: object) -> tuple[int, int, int]:
+def _shape3(input_shape: object, name: str = "input_shape") -> tuple[int, int, int]:
     """``(C, H, W)`` from an input shape with or without the batch dimension in front."""
     if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) not in (3, 4):
-        raise ValueError(f"input_shape must be (C_in, H, W) or (B, C_in, H, W), "
+        raise ValueError(f"{name} must be (C_in, H, W) or (B, C_in, H, W), "
                          f"got {input_shape!r}")
-    shape = [check_int(f"input_shape[{k}]", v, 1) for k, v in enumerate(input_shape)]
+    shape = [check_int(f"{name}[{k}]", v, 1) for k, v in enumerate(input_shape)]
     c, h, w = shape[-3:]
     return c, h, w
 
@@ -184,7 +194,7 @@ def unvec(v: torch.Tensor, shape: Sequence[int], order: str = "row") -> torch.Te
     """
     check_choice("order", order, ORDERS)
     check_tensor("v", v)
-    c, h, w = _shape3(shape)
+    c, h, w = _shape3(shape, "shape")
     if v.dim() not in (1, 2) or v.shape[-1] != c * h * w:
         raise ValueError(f"v must have last dimension C*H*W = {c * h * w}, "
                          f"got shape {tuple(v.shape)}")
@@ -249,7 +259,8 @@ def pad_source_index(size: int, padding: int | tuple[int, int],
     """
     n = check_int("size", size, 1)
     p0, p1 = int_tuple("padding", padding, 2, 0)
-    check_choice("padding_mode", mode, PADDING_MODES)
+    check_choice("mode", mode, PADDING_MODES)
+    check_entries(f"a signal of size {n} with padding {padding}", n + p0 + p1)
     if mode == "reflect" and max(p0, p1) >= n:
         raise ValueError(f"reflect padding {max(p0, p1)} must be smaller than the size {n}")
     t = torch.arange(-p0, n + p1)  # padded position, in input coordinates
@@ -305,7 +316,10 @@ def pad_matrix(size: int, padding: int | tuple[int, int], mode: str = "zeros",
     ----------
     Chapter: :ref:`ch-conv-matrix`.
     """
+    check_dtype("dtype", dtype)
     src = pad_source_index(size, padding, mode)
+    check_entries(f"the padding matrix of a signal of size {size} with padding {padding}",
+                  len(src) * size)
     rows = torch.nonzero(src >= 0).flatten()
     out = torch.zeros(len(src), size, dtype=dtype)
     out[rows, src[rows]] = 1
@@ -578,8 +592,8 @@ def _matrix(weight: torch.Tensor, input_shape: Any, stride: Any, padding: Any, d
             padding_mode: str, order: str, sparse: Any, groups: Any) -> torch.Tensor:
     """Check the arguments of :func:`conv_matrix`; build ``M`` group by group."""
     check_tensor("weight", weight)
-    if weight.dim() != 4:
-        raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), "
+    if weight.dim() != 4 or 0 in weight.shape:
+        raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w), each at least 1, "
                          f"got {tuple(weight.shape)}")
     c_in, h, w = _shape3(input_shape)
     c_out, wc_in, kh, kw = weight.shape
@@ -601,6 +615,15 @@ def _matrix(weight: torch.Tensor, input_shape: Any, stride: Any, padding: Any, d
     else:
         raise ValueError(f"sparse must be False, True, 'coo' or 'csr', got {sparse!r}")
     pads = _padding_pairs(padding, (kh, kw), s, d)
+    if layout is None:                           # dense: (C_out H' W') x (C_in H W) entries
+        ho, wo = (_out_size(axis, n + right - left, k, st, left, dl)
+                  for axis, n, k, st, (left, right), dl
+                  in zip(("height", "width"), (h, w), (kh, kw), s, pads, d))
+        rows, cols = c_out * ho * wo, c_in * h * w
+        check_entries(f"the dense {rows} x {cols} matrix for input_shape {tuple(input_shape)} "
+                      f"(padding {padding}, stride {stride}, dilation {dilation})", rows * cols,
+                      "pass sparse=True for a sparse matrix (one entry per weight tap and "
+                      "output position)")
     symmetric = all(left == right for left, right in pads)
     if g == 1 and symmetric:
         return _conv_matrix(weight, c_in, h, w, s, (pads[0][0], pads[1][0]), d, padding_mode,
@@ -760,6 +783,22 @@ def _entry_one_channel(i: Index, j: Index, h: Any, w: Any, ho: Any, wo: Any, kh:
     return a, b, nonzero
 
 
+def _check_index(name: str, idx: object, n: int) -> None:
+    """A matrix index in [0, n): an int, an integer tensor, or a SymPy expression."""
+    if isinstance(idx, torch.Tensor):
+        check_tensor(name, idx, integer=True)
+        bad = (idx < 0) | (idx >= n)
+        if bool(bad.any()):
+            raise ValueError(f"{name} must be in [0, {n}), got {idx[bad].flatten()[0].item()}")
+    elif isinstance(idx, sp.Basic):
+        check_size(name, idx, 0)                 # an integer >= 0 unless provably not
+    elif not is_int(idx):
+        raise TypeError(f"{name} must be an int, an integer tensor or a sympy expression, "
+                        f"got {type(idx).__name__} {idx!r}")
+    elif not 0 <= idx < n:
+        raise ValueError(f"{name} must be in [0, {n}), got {idx}")
+
+
 def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
                       kernel_shape: Sequence[int], stride: Any = 1, padding: Any = 0,
                       dilation: Any = 1, order: str = "row") -> tuple[Any, Any, Any, Any, Any]:
@@ -843,8 +882,7 @@ def conv_matrix_entry(i: Index, j: Index, input_shape: Sequence[int],
               for axis, n, k, st, (left, right), dl
               in zip(("height", "width"), (h, w), (kh, kw), s, pads, d))
     for name, idx, n in (("i", i, c_out * ho * wo), ("j", j, c_in * h * w)):
-        if isinstance(idx, int) and not isinstance(idx, bool) and not 0 <= idx < n:
-            raise ValueError(f"{name} must be in [0, {n}), got {idx}")
+        _check_index(name, idx, n)
     # with one channel the split is the identity; skipping it keeps symbolic results short
     o, i_pix = (0, i) if c_out == 1 else (i // (ho * wo), i % (ho * wo))
     c, j_pix = (0, j) if c_in == 1 else (j // (h * w), j % (h * w))

@@ -28,9 +28,11 @@ at the end of this file.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import importlib
 import inspect
 import math
+import os
 import pkgutil
 import re
 import resource
@@ -491,8 +493,9 @@ BASELINES: dict[str, Callable[[], dict[str, Any]]] = {
     "engine.store.entry_path": lambda: dict(namespace="train", key="ab12", root="/tmp/x"),
     "engine.store.load": lambda: dict(namespace="demo", key="nothing-here", root=_tmp(),
                                       identity=None, validate=None),
-    "engine.store.save": lambda: dict(namespace="demo", key="k1", payload={"x": torch.arange(3)},
-                                      root=_tmp(), identity={"n": 1}),
+    "engine.store.save": lambda: dict(namespace="demo", key=dlmath.engine.store.spec_key({"n": 1}),
+                                      payload={"x": torch.arange(3)}, root=_tmp(),
+                                      identity={"n": 1}),
     "engine.store.cached": lambda: dict(namespace="demo", spec={"n": 1},
                                         compute=lambda: {"x": 1}, code=(), derived_from=(),
                                         device="cpu", validate=None, root=_tmp(),
@@ -528,9 +531,10 @@ BASELINES: dict[str, Callable[[], dict[str, Any]]] = {
     "data.handwritten.pixel_permuted_digits": lambda: dict(permutation_seed=0,
                                                            digits_kwargs=dict(size=4)),
     "data.loaders.read_idx": lambda: dict(path=_idx_file()),
-    "data.loaders.mnist": lambda: dict(root=_tmp(), val_fraction=0.2, seed=0, num_classes=10),
+    "data.loaders.mnist": lambda: dict(root=_mnist_root(), val_fraction=0.25, seed=0,
+                                       num_classes=10),
     "data.loaders.read_cifar_batch": lambda: dict(path=_cifar_file()),
-    "data.loaders.cifar10": lambda: dict(root=_tmp(), val_fraction=0.1, seed=0,
+    "data.loaders.cifar10": lambda: dict(root=_cifar_root(), val_fraction=0.25, seed=0,
                                          train_batches=(1, 2)),
     "data.tensors.TensorSplit": lambda: dict(inputs=torch.zeros(5, 1, 2, 2),
                                              targets=torch.arange(5)),
@@ -576,13 +580,36 @@ def _idx_file() -> str:
     return str(path)
 
 
-def _cifar_file() -> str:
+def _cifar_file(root: str | None = None, name: str = "data_batch_1") -> str:
     import pickle
 
-    path = Path(_tmp()) / "data_batch_1"
+    path = Path(root or _tmp()) / name
     with open(path, "wb") as f:
-        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 7]}, f, protocol=2)
+        pickle.dump({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 0, 1]}, f,
+                    protocol=2)
     return str(path)
+
+
+def _cifar_root() -> str:
+    root = _tmp()
+    for name in ("data_batch_1", "data_batch_2", "test_batch"):
+        _cifar_file(root, name)
+    return root
+
+
+def _idx(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8) in the IDX format of MNIST."""
+    head = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(head + array.astype(np.uint8).tobytes())
+
+
+def _mnist_root() -> str:
+    root = Path(_tmp())
+    labels = np.arange(8) % 2
+    for split in ("train", "t10k"):
+        _idx(root / f"{split}-images-idx3-ubyte", np.zeros((8, 2, 2)))
+        _idx(root / f"{split}-labels-idx1-ubyte", labels)
+    return str(root)
 
 
 #: Result records: dlmath fills their fields; building one by hand is not an API use.
@@ -701,19 +728,120 @@ def _bad_tensors(t: torch.Tensor) -> list[tuple[str, Any]]:
 
 # --- documented results and related names ------------------------------------------------
 
-#: (callable, parameter, kind) -> why a normal return is right; "*" matches anything.
+#: (callable pattern, parameter pattern, kind) -> why a normal return is right (shell-style
+#: patterns: ``conv.*``, ``*seed``).
 ALLOWED: dict[tuple[str, str, str], str] = {}
 
-#: (callable, parameter) -> other names an error message may use for that parameter.
-ALIASES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+def _allow(names: str, params: str, kinds: str, reason: str) -> None:
+    """Document that each callable in ``names`` may return for each ``params`` x ``kinds``."""
+    for name in names.split():
+        for param in params.split():
+            for kind in kinds.split():
+                ALLOWED[(name, param, kind)] = reason
 
 
 def _allowed(name: str, param: str, kind: str) -> str | None:
-    for key in ((name, param, kind), (name, param, "*"), (name, "*", kind), ("*", param, kind),
-                (name, "*", "*"), ("*", "*", kind)):
-        if key in ALLOWED:
-            return ALLOWED[key]
+    for (n, p, k), reason in ALLOWED.items():
+        if fnmatch.fnmatchcase(name, n) and fnmatch.fnmatchcase(param, p) and \
+                fnmatch.fnmatchcase(kind, k):
+            return reason
     return None
+
+
+#: (callable pattern, parameter) -> other names an error message may use for the parameter.
+ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("*", "kernel_size"): ("kernel",),           # "kernel 5 is larger than padded input 3"
+    ("*", "kernel_h"): ("kernel",),
+    ("*", "kernel_w"): ("kernel",),
+    # a shape that does not fit the model: "layer '0' (Conv2d): in_channels=1 but the input has 5"
+    ("params.trace_shapes", "input_shape"): ("input", "shape"),
+    ("params.count_params_sym", "input_shape"): ("input", "shape"),
+}
+
+# --- what the docstrings allow ---------------------------------------------------------------
+
+_allow("*", "*seed", "zero huge", "any seed in [0, 2**63) is valid")
+_allow("*", "padding output_padding", "zero", "no padding is the default of torch")
+_allow("conv.conv_output_size conv.conv_output_size_sym conv.pool_output_size "
+       "conv.conv_transpose_output_size conv.trailing_unread_inputs conv.same_padding "
+       "conv.halving_padding toeplitz.conv_matrix_entry toeplitz.conv_matrix_entry_sym "
+       "toeplitz.conv_transpose_output_padding params.*_params transformer_cost.*_flops "
+       "models.gpt.gpt_num_params models.zoo.*_params_sym models.position.feature_map_sizes",
+       "*", "huge", "exact integer arithmetic on sizes: a formula allocates nothing")
+_allow("conv.receptive_field conv.receptive_field_per_layer", "input_shape", "huge",
+       "only the spatial sizes matter, and they enter exact integer formulas")
+_allow("conv.torch_output_size", "stride padding dilation output_padding", "*",
+       "torch_output_size reports what torch does with the arguments as given: None when "
+       "torch refuses them (documented)")
+_allow("conv.unit_input_gradient", "unit", "zero", "the first output unit")
+_allow("toeplitz.vec toeplitz.unvec toeplitz.conv_matrix", "x v weight", "dtype complex nan",
+       "a reshaping (vec) or a matrix that holds the weight's entries: any dtype, any values")
+_allow("toeplitz.vec", "x", "empty", "vec of an empty image is the empty vector")
+_allow("toeplitz.conv_matrix", "stride padding dilation", "none",
+       "None is the documented default (1, 0, 1)")
+_allow("toeplitz.conv_matrix toeplitz.conv_matrix_entry", "stride", "huge",
+       "a stride beyond the input leaves one output position, as in torch")
+_allow("toeplitz.pad_matrix", "dtype", "dtype", "an integer 0/1 matrix (docstring example)")
+_allow("toeplitz.conv_matrix_entry", "j", "zero", "column 0 is an entry")
+_allow("params.layernorm_params", "normalized_shape", "empty",
+       "nn.LayerNorm(()) is valid: a scalar weight and bias, 2 parameters")
+_allow("params.rnn_params", "proj_size", "zero", "0 means no projection (the default)")
+_allow("equivariance.translate equivariance.equivariance_error equivariance.shift_sensitivity "
+       "equivariance.impulse_shift_invariance equivariance.equivariance_border_band",
+       "shift output_shift", "negative zero huge",
+       "a translation is by any integer (circular: modulo the size; zeros: all shifted out)")
+_allow("equivariance.translate equivariance.equivariance_error equivariance.permute_pixels",
+       "x", "dtype complex nan", "a translation or permutation moves entries of any dtype")
+_allow("equivariance.translate equivariance.equivariance_error", "x", "empty",
+       "translating an empty image gives an empty image")
+_allow("equivariance.shift_sensitivity equivariance.fourier_translate "
+       "equivariance.pool2d_circular equivariance.antialiased_max_pool2d", "x", "nan",
+       "NaN entries propagate to the result (IEEE arithmetic, as in torch)")
+_allow("equivariance.fourier_translate equivariance.pool2d_circular", "x", "dtype",
+       "an integer image is pooled as torch pools it, or translated in float64 (documented)")
+_allow("equivariance.pool2d_circular equivariance.antialiased_max_pool2d", "stride", "huge",
+       "a stride beyond the image leaves one output per axis, as in torch")
+_allow("equivariance.impulse_shift_invariance", "dtype", "dtype",
+       "integer impulse images are valid inputs of f")
+_allow("softmax.softmax softmax.log_softmax softmax.logsumexp softmax.softmax_jacobian "
+       "softmax.cross_entropy softmax.cross_entropy_grad", "z", "list",
+       "z may be a nested list of numbers (documented)")
+_allow("softmax.softmax softmax.log_softmax softmax.logsumexp softmax.softmax_jacobian "
+       "softmax.cross_entropy softmax.cross_entropy_grad", "z", "nan",
+       "NaN entries propagate to the result (IEEE arithmetic, as in torch)")
+_allow("softmax.*", "dim", "zero", "axis 0 of a 2-d input is an axis")
+_allow("softmax.is_psd", "matrix", "dtype", "an integer matrix is compared in float64")
+_allow("softmax.is_psd", "tol", "zero", "an exact test")
+_allow("mlp.mlp_forward mlp.mlp_loss mlp.mlp_backward mlp.mlp_predict mlp.train_mlp "
+       "mlp.deep_mlp_loss mlp.deep_mlp_backprop", "X", "nan",
+       "NaN inputs propagate to the activations and the loss (IEEE arithmetic)")
+_allow("mlp.init_mlp", "std", "huge", "any positive standard deviation")
+_allow("mlp.train_mlp", "lr", "huge",
+       "any positive step size; too large a step diverges, which the chapter shows")
+_allow("mlp.train_mlp", "eval_every", "huge", "evaluated at the start and the end only")
+_allow("mlp.finite_difference_grad", "tensors", "empty", "the gradient with respect to nothing")
+_allow("mlp.mlp_loss_sym", "target", "zero", "class 0")
+_allow("hopfield.*", "X q q_t", "nan",
+       "NaN patterns or queries propagate to the result (IEEE arithmetic)")
+_allow("hopfield.*", "beta M", "huge",
+       "any positive inverse temperature (or pattern norm): the energy is computed with "
+       "logsumexp and the threshold with logarithms, so the result stays finite")
+_allow("hopfield.separation_threshold", "N", "huge", "a closed form in log N")
+_allow("hopfield.retrieve", "tol", "zero huge",
+       "converged means that one update moved the query by at most tol (documented)")
+_allow("attention.*", "Q K V query key value W_q W_k W_v W_o b_q b_k b_v b_o x", "nan",
+       "NaN entries propagate to the result (IEEE arithmetic, as in torch)")
+_allow("attention.split_heads attention.merge_heads", "x", "complex empty",
+       "a reshaping: any dtype, any size")
+_allow("attention.scaled_dot_product_attention", "V", "empty", "values of width d_v = 0")
+_allow("attention.rotary_embedding", "x", "empty", "a width of 0 is even: nothing to rotate")
+_allow("attention.attention_weights", "mask", "dtype",
+       "a floating mask is added to the scores (documented)")
+_allow("attention.attention_weights", "mask", "scalar", "a mask broadcasts to the scores")
+_allow("attention.rotary_embedding", "positions", "dtype",
+       "fractional positions are angles like any other")
+_allow("attention.*", "base", "huge", "any base > 1 (the frequencies tend to 0)")
 
 
 def _names_parameter(message: str, name: str, param: str) -> bool:
@@ -757,11 +885,14 @@ def _call(fn: Any, kwargs: dict[str, Any]) -> Any:
     """Call ``fn`` with the parameters in ``kwargs``, by kind (positional-only, *args, ...)."""
     args: list[Any] = []
     named: dict[str, Any] = {}
-    for p in inspect.signature(fn).parameters.values():
+    params = list(inspect.signature(fn).parameters.values())
+    # parameters before a *args are passed by position
+    star = next((i for i, p in enumerate(params) if p.kind is p.VAR_POSITIONAL), -1)
+    for i, p in enumerate(params):
         if p.name not in kwargs:
             continue
         v = kwargs[p.name]
-        if p.kind is p.POSITIONAL_ONLY:
+        if p.kind is p.POSITIONAL_ONLY or i < star:
             args.append(v)
         elif p.kind is p.VAR_POSITIONAL:
             args.extend(v)
@@ -793,11 +924,33 @@ def fuzz(name: str) -> dict[str, Any]:
     fn = PUBLIC[name]
     base = BASELINES[name]
     sig = inspect.signature(fn)
-    # the baseline itself must be valid
-    with _limits(4 * TIME_LIMIT):
-        _call(fn, base())
     counts = {"calls": 0, "clear": 0, "documented": 0}
     failures: list[str] = []
+    # a bad root ("", "no-such-value") must not write into the working tree or the cache
+    with contextlib.chdir(_tmp()), _environ(DLMATH_CACHE_DIR=_tmp()):
+        with _limits(4 * TIME_LIMIT):
+            _call(fn, base())                     # the baseline itself must be valid
+        _fuzz_parameters(name, fn, base, sig, counts, failures)
+    return {**counts, "failures": failures}
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _fuzz_parameters(name: str, fn: Any, base: Callable[[], dict[str, Any]],
+                     sig: inspect.Signature, counts: dict[str, int],
+                     failures: list[str]) -> None:
     for param in base():
         annotation = sig.parameters[param].annotation
         if sig.parameters[param].kind in (inspect.Parameter.VAR_POSITIONAL,
@@ -814,7 +967,6 @@ def fuzz(name: str) -> dict[str, Any]:
                 counts[result] += 1
             else:
                 failures.append(f"{name}({param}={_show(bad)}) [{kind}]: {result}: {detail}")
-    return {**counts, "failures": failures}
 
 
 def _show(value: Any) -> str:

@@ -248,7 +248,7 @@ def test_bad_input_is_rejected_with_clear_messages():
         hf.retrieve(X, X[0], 1.0, max_steps=0)
     with pytest.raises(ValueError, match="N must be >= 2"):
         hf.separation_threshold(1, 1.0, 1.0)
-    with pytest.raises(ValueError, match="N must be >= 1"):
+    with pytest.raises(ValueError, match=r"N must be in \[1, 10\]"):
         hf.energy_sym(0, 2)
 
 

@@ -256,12 +256,12 @@ def test_untrained_network_has_loss_near_ln_k():
      "integer class indices"),
     (lambda: mlp.train_mlp(torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1, 0])), ValueError,
      "N = len"),
-    (lambda: mlp.init_deep_mlp([3]), ValueError, "at least an input size"),
+    (lambda: mlp.init_deep_mlp([3]), ValueError, "widths must be a sequence of at least 2 ints"),
     (lambda: mlp.deep_mlp_loss([torch.zeros(2, 2)], torch.zeros(1, 2), torch.tensor([0])), ValueError,
      "even length"),
     (lambda: mlp.finite_difference_grad(lambda: 0.0, [torch.zeros(1)], eps=0), ValueError, "eps"),
     (lambda: mlp.finite_difference_grad(lambda: 0.0, [torch.zeros(1)], scheme="back"), ValueError, "scheme"),
-    (lambda: mlp.gradient_timings([0]), ValueError, "each depth must be >= 1"),
+    (lambda: mlp.gradient_timings([0]), ValueError, r"depths\[0\] must be >= 1"),
 ])
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):

@@ -336,9 +336,9 @@ class _Dtype:
         order = _text(state[1]) if isinstance(state, tuple) and len(state) == 8 else None
         orders = ("|",) if self.name[1:] == "1" else ("<", ">")
         if order not in orders or state[0] != 3 or state[2:] != (None, None, None, -1, -1, 0):
-            raise _Refused(f"refusing the state of dtype {self.name!r}: only a plain "
-                           f"{' or '.join(orders)} byte order, without fields, subarray, "
-                           f"size override or object flags")
+            raise _Refused(f"refusing the state of dtype {self.name!r}: only the byte order "
+                           f"{' or '.join(map(repr, orders))}, without fields, subarray, size "
+                           f"override, object flags or metadata")
         self.dtype = np.dtype(order + self.name)
 
 
@@ -409,11 +409,18 @@ def _safe_reconstruct(cls, shape, typecode):
     return _Array()                                   # shape and typecode are placeholders
 
 
-def _safe_frombuffer(buf, dtype, shape, order="C"):
-    # Protocol-5 pickles of numpy arrays: numpy._core.numeric._frombuffer(buffer, dtype, ...).
-    if order not in ("C", "F"):
-        raise _Refused("refusing _frombuffer: order must be 'C' or 'F'")
-    return _Array(_array_from(buf, dtype, shape, order))
+def _safe_frombuffer(buf, dtype, shape, order="C", axis_order=None):
+    # Protocol-5 pickles of numpy arrays: numpy._core.numeric._frombuffer(buffer, dtype, ...);
+    # an array neither C- nor F-contiguous is its C-order buffer, then transposed ('K').
+    if order in ("C", "F") and axis_order is None:
+        return _Array(_array_from(buf, dtype, shape, order))
+    if order == "K":
+        array = _array_from(buf, dtype, shape, "C")
+        if isinstance(axis_order, tuple) and all(is_int(a) for a in axis_order) \
+                and sorted(axis_order) == list(range(array.ndim)):
+            return _Array(array.transpose(axis_order))
+    raise _Refused("refusing _frombuffer: order must be 'C', 'F', or 'K' with a permutation "
+                   "of the axes")
 
 
 def _safe_encode(text, encoding="utf-8", errors="strict"):

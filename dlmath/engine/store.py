@@ -94,7 +94,7 @@ from typing import Any
 
 import torch
 
-from dlmath._validate import check_bool, check_int, check_number
+from dlmath._validate import check_bool, check_callable, check_int, check_number
 
 __all__ = [
     "Ref",
@@ -850,11 +850,12 @@ def input_files(*objects: Any) -> dict[str, str]:
     keyword arguments, dicts, dataclass fields, lists, and their canonical JSON): a
     ``pathlib.Path``, or a str under a name such as ``root``, ``path``, ``file``, ``dir``,
     ``fname``, ``data_dir``, ``image_files`` (pattern ``(^|_)(root|path|file|filename|fname|
-    dir|directory|folder)s?$``).  A file counts by the SHA-256 of its bytes; a directory by the hash of
+    dir|directory|folder)s?$``).  A file counts by the SHA-256 of its bytes; a directory by
     the relative path and hash of every file under it; a path that does not exist as
     ``"missing"``.  Rewriting a label file under a loader's ``root`` thus changes the key of
-    every result trained on it; touching it (a new mtime, the same bytes) does not.  Hashes
-    are remembered within a process for files whose size and times have not changed.
+    every result trained on it; touching it (a new mtime, the same bytes) does not.  Within
+    a process a file's hash is reused while its size, times and inode stay the same (and it
+    was last changed over two seconds before it was hashed: file times are coarse).
 
     Parameters
     ----------
@@ -968,12 +969,9 @@ def environment(device: str | torch.device | None = None) -> dict[str, Any]:
     --------
     identity : where it enters the key.
     """
-    if device is None:
-        from dlmath.engine.hardware import device as default_device
+    from dlmath.engine.hardware import device as resolve_device
 
-        dev = default_device()
-    else:
-        dev = torch.device(device)
+    dev = resolve_device(device)
     env: dict[str, Any] = {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "torch": torch.__version__, "default_dtype": str(torch.get_default_dtype()),
@@ -986,7 +984,7 @@ def environment(device: str | torch.device | None = None) -> dict[str, Any]:
                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()})
         env.update({flag: value for flag in _CUDA_FLAGS
                     if (value := _backend_flag(flag)) is not None})
-        cudnn_tf32 = lambda: torch.backends.cudnn.allow_tf32             # noqa: E731
+        cudnn_tf32 = lambda: torch.backends.cudnn.allow_tf32
         env.update({
             "cuda.matmul.fp32": _fp32_precision(
                 "cuda.matmul", lambda: torch.get_float32_matmul_precision() != "highest"),
@@ -1006,6 +1004,12 @@ def _parent_key(parent: Any, where: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", key):
         raise ValueError(f"{where} must be a key: 64 lowercase hex digits, got {key!r}")
     return key
+
+
+def _objects(name: str, value: Any) -> list[Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list or tuple, got {type(value).__name__} {value!r}")
+    return list(value)
 
 
 def identity(spec: Any, *, code: Iterable[Any] = (), derived_from: Iterable[Any] = (),
@@ -1051,7 +1055,8 @@ def identity(spec: Any, *, code: Iterable[Any] = (), derived_from: Iterable[Any]
     --------
     cached : the key and the entry built from it.
     """
-    code = list(code)
+    code = _objects("code", code)
+    derived_from = _objects("derived_from", derived_from)
     return {"spec": canonical(spec, "spec"), "code": code_fingerprint(spec, *code),
             "inputs": input_files(spec, *code), "environment": environment(device),
             "derived_from": [_parent_key(p, f"derived_from[{i}]")
@@ -1094,8 +1099,17 @@ def entry_path(namespace: str, key: str, root: str | Path | None = None) -> Path
     ...
     ValueError: key must be a non-empty name of letters, digits, '-', '_' or '.' (not starting with '.'), got '../etc'
     """
-    base = Path(root) if root is not None else cache_dir()
-    return base / _check_name("namespace", namespace) / f"{_check_name('key', key)}.pt"
+    return _root(root) / _check_name("namespace", namespace) / f"{_check_name('key', key)}.pt"
+
+
+def _root(root: str | Path | None) -> Path:
+    if root is None:
+        return cache_dir()
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a str or a path, got {type(root).__name__} {root!r}")
+    if not os.fspath(root):
+        raise ValueError("root must be a directory, got ''")
+    return Path(root)
 
 
 class StoreWarning(UserWarning):
@@ -1149,7 +1163,7 @@ def _schema_text(payload: Mapping[str, Any]) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _difference(stored: Any, asked: Any, where: str = "") -> str:
@@ -1215,7 +1229,7 @@ def _check_header(header: Mapping[str, Any], namespace: str, key: str,
                             + _difference(stored if stored is not None else {}, asked))
 
 
-def _warn(namespace: str, key: str, path: Path, reason: str) -> None:
+def _warn(path: Path, reason: str) -> None:
     warnings.warn(f"results store: not using entry {path} ({reason}); the result is "
                   f"recomputed", StoreWarning, stacklevel=3)
 
@@ -1242,7 +1256,8 @@ def _remove_stale_temporaries(folder: Path, older_than: float) -> list[Path]:
 
 
 def save(namespace: str, key: str, payload: Mapping[str, Any],
-         root: str | Path | None = None, *, identity: Any = None) -> Path:
+         root: str | Path | None = None, *, identity: Any = None,
+         lineage: str | None = None) -> Path:
     """Write an entry atomically: a temporary file in the same directory, then os.replace.
 
     Explanation
@@ -1267,6 +1282,9 @@ def save(namespace: str, key: str, payload: Mapping[str, Any],
         Defaults to :func:`cache_dir`.
     identity : object, optional
         Canonical JSON whose :func:`spec_key` is ``key``.
+    lineage : str, optional
+        What :func:`prune` groups versions by (see :class:`Entry`); default the
+        :func:`spec_key` of ``identity["spec"]``.
 
     Returns
     -------
@@ -1304,6 +1322,9 @@ def save(namespace: str, key: str, payload: Mapping[str, Any],
     payload = dict(payload)
     _check_payload(payload, "payload")
     path = entry_path(namespace, key, root)
+    if lineage is not None and not (isinstance(lineage, str)
+                                    and re.fullmatch(r"[0-9a-f]{64}", lineage)):
+        raise ValueError(f"lineage must be a key (64 lowercase hex digits), got {lineage!r}")
     if identity is not None:
         identity = canonical(identity, "identity")
         if spec_key(identity) != key:
@@ -1312,10 +1333,12 @@ def save(namespace: str, key: str, payload: Mapping[str, Any],
     torch.save(payload, buffer)
     data = buffer.getvalue()
     spec = identity.get("spec") if isinstance(identity, dict) else None
+    if lineage is None and spec is not None:
+        lineage = spec_key(spec)
     header = {"format": _FORMAT, "namespace": namespace, "key": key,
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"),
-              "identity": identity, "lineage": spec_key(spec) if spec is not None else None,
+              "identity": identity, "lineage": lineage,
               "payload": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                           "schema": _schema_text(payload)}}
     line = _json(header).encode()
@@ -1391,6 +1414,10 @@ def load(namespace: str, key: str, root: str | Path | None = None, *, identity: 
     save, cached
     """
     path = entry_path(namespace, key, root)
+    if validate is not None:
+        check_callable("validate", validate)
+    if identity is not None:
+        identity = canonical(identity, "identity")
     try:
         header, data = _read_entry(path)
         _check_header(header, namespace, key, identity)
@@ -1408,10 +1435,10 @@ def load(namespace: str, key: str, root: str | Path | None = None, *, identity: 
     except (FileNotFoundError, NotADirectoryError):
         return None
     except _Unusable as err:
-        _warn(namespace, key, path, str(err))
+        _warn(path, str(err))
         return None
     except Exception as err:  # noqa: BLE001 (unreadable, foreign, unpicklable: recompute)
-        _warn(namespace, key, path, f"{type(err).__name__}: {err}")
+        _warn(path, f"{type(err).__name__}: {err}")
         return None
     with contextlib.suppress(OSError):
         os.utime(path)                       # last used: prune(older_than=...) keeps it
@@ -1419,9 +1446,9 @@ def load(namespace: str, key: str, root: str | Path | None = None, *, identity: 
 
 
 def _save_or_warn(namespace: str, key: str, payload: Mapping[str, Any],
-                  root: str | Path | None, ident: Any) -> None:
+                  root: str | Path | None, ident: Any, lineage: str | None = None) -> None:
     try:
-        save(namespace, key, payload, root, identity=ident)
+        save(namespace, key, payload, root, identity=ident, lineage=lineage)
     except OSError as err:
         warnings.warn(f"results store: could not write entry {namespace}/{key} "
                       f"({type(err).__name__}: {err}); the result is used but not stored",
@@ -1480,14 +1507,27 @@ def cached(namespace: str, spec: Any, compute: Callable[[], Mapping[str, Any]], 
     --------
     identity, save, load, entries, prune
     """
+    check_callable("compute", compute)
+    if validate is not None:
+        check_callable("validate", validate)
+    check_bool("refresh", refresh)
+    derived_from = _objects("derived_from", derived_from)
     ident = identity(spec, code=code, derived_from=derived_from, device=device)
     key = spec_key(ident)
     if not refresh:
         payload = load(namespace, key, root, identity=ident, validate=validate)
         if payload is not None:
             return payload, True
-    payload = dict(compute())
-    _save_or_warn(namespace, key, payload, root, ident)
+    payload = compute()
+    if not isinstance(payload, Mapping):
+        raise TypeError(f"compute must return a mapping (a dict), got "
+                        f"{type(payload).__name__}")
+    payload = dict(payload)
+    # the versions of one computation: same spec, from the versions of the same parents
+    parents = [getattr(p, "lineage", None) or k for p, k in zip(derived_from,
+                                                                ident["derived_from"])]
+    lineage = spec_key({"spec": ident["spec"], "parents": parents}) if parents else None
+    _save_or_warn(namespace, key, payload, root, ident, lineage)
     return payload, False
 
 
@@ -1516,7 +1556,10 @@ class Entry:
         The code fingerprint it was computed with.
     lineage : str, optional
         :func:`spec_key` of its spec alone: the entries of one computation across code,
-        data and environment versions share it.
+        data and environment versions share it.  For a result derived from others, of its
+        spec and its parents' lineages (a parent's ``.lineage`` attribute, such as
+        :attr:`dlmath.engine.Result.lineage`, else its key): the evaluations of two
+        different models are two lineages, those of one model retrained are one.
     derived_from : tuple of str
         Keys of the results it was computed from.
     """
@@ -1589,7 +1632,8 @@ def entries(root: str | Path | None = None, namespace: str | None = None, *,
     --------
     prune
     """
-    base = Path(root) if root is not None else cache_dir()
+    base = _root(root)
+    check_bool("verify", verify)
     if namespace is not None:
         folders = [base / _check_name("namespace", namespace)]
     else:
@@ -1644,8 +1688,9 @@ def prune(root: str | Path | None = None, *, keep: int | None = None,
         Entries to keep per lineage, at least 1.
     older_than : float, datetime.timedelta or str, optional
         Seconds, or text such as ``"30d"``, ``"12h"``.
-    tmp_older_than : float, datetime.timedelta or str
-        Age of a temporary file that counts as abandoned; default ten minutes.
+    tmp_older_than : float, datetime.timedelta or str, optional
+        Age of a temporary file that counts as abandoned; default ten minutes; None keeps
+        them all.
     namespace : str, optional
         Only this namespace.
     verify : bool
@@ -1682,7 +1727,7 @@ def prune(root: str | Path | None = None, *, keep: int | None = None,
     now = time.time()
     found = entries(root, namespace, verify=verify)
     doomed = {e.path: e for e in found
-              if (e.status == "temporary" and now - e.mtime > tmp_age)
+              if (e.status == "temporary" and tmp_age is not None and now - e.mtime > tmp_age)
               or e.status.startswith("damaged")
               or (e.status == "ok" and older is not None and now - e.mtime > older)}
     if keep is not None:
@@ -1709,9 +1754,12 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _table(rows: list[Entry]) -> str:
-    lines = [f"{'namespace':<24} {'key':<16} {'size':>9}  {'last used':<16}  {'code':<12}  "
-             f"status"]
+    lines = [f"{'namespace':<24} {'key':<16} {'size':>9}  {'last used':<16}  {'code':<12}  status"]
     for e in rows:
         when = datetime.datetime.fromtimestamp(e.mtime).strftime("%Y-%m-%d %H:%M")
         lines.append(f"{e.namespace:<24} {e.key[:16]:<16} {_size(e.size):>9}  {when:<16}  "
@@ -1735,9 +1783,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlmath.engine.store",
                                      description="See and prune the dlmath results store.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("list", "list the entries"),
-                       ("prune", "remove abandoned, damaged and old entries "
-                                 "(a dry run unless --apply)")):
+    prune_help = "remove abandoned, damaged and old entries (a dry run unless --apply)"
+    for name, text in (("list", "list the entries"), ("prune", prune_help)):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--root", help=f"the store (default ${ENV} or ~/.cache/dlmath)")
         p.add_argument("--namespace", help="only this namespace (e.g. train)")
@@ -1755,11 +1802,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             rows = entries(root, args.namespace, verify=args.verify)
             print(_table(rows))
-            ok = [e for e in rows if e.status == "ok"]
-            tmp = [e for e in rows if e.status == "temporary"]
-            print(f"{len(ok)} entries, {len(tmp)} temporary files, "
-                  f"{len(rows) - len(ok) - len(tmp)} damaged: "
-                  f"{_size(sum(e.size for e in rows))} in {root}")
+            ok = sum(e.status == "ok" for e in rows)
+            tmp = sum(e.status == "temporary" for e in rows)
+            print(f"{_count(ok, 'entry', 'entries')}, {_count(tmp, 'temporary file')}, "
+                  f"{len(rows) - ok - tmp} damaged: {_size(sum(e.size for e in rows))} in {root}")
             return 0
         rows = prune(root, keep=args.keep, older_than=args.older_than,
                      tmp_older_than=args.tmp_older_than, namespace=args.namespace,
@@ -1769,7 +1815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rows:
         print(_table(rows))
     verb = "removed" if args.apply else "would remove (dry run; --apply to remove)"
-    print(f"{verb}: {len(rows)} files, {_size(sum(e.size for e in rows))} in {root}")
+    print(f"{verb}: {_count(len(rows), 'file')}, {_size(sum(e.size for e in rows))} in {root}")
     return 0
 
 

@@ -697,6 +697,13 @@ class Result:
     states: tuple[dict[str, torch.Tensor], ...] = field(repr=False)
     key: str | None = field(default=None, repr=False)
 
+    @property
+    def lineage(self) -> str:
+        """:func:`dlmath.engine.store.spec_key` of the config's spec: the same for every
+        version (code, data, environment) of this experiment (see
+        :func:`dlmath.engine.store.prune`)."""
+        return store.spec_key(self.config.spec())
+
     def values(self, name: str, epoch: int = -1) -> np.ndarray:
         """Per-seed values ``(S,)`` of ``"test_<metric>"`` or of a history key at ``epoch``.
 

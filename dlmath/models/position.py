@@ -1,9 +1,9 @@
-r"""Padding and absolute position: strided CNNs with six ways of handling the border.
+r"""Padding and absolute position: strided CNNs and the ways of handling the border.
 
 Scope: :func:`strided_conv_net` builds the two networks of the red/green experiment of
 Kayhan & van Gemert (2020), a stack of bias-free 3×3 convolutions with strides followed
 either by global max pooling and a linear classifier ("Net1") or by flattening and two
-linear layers ("Net2"), for any of the six border treatments in :data:`PADDINGS`;
+linear layers ("Net2"), for any of the border treatments in :data:`PADDINGS`;
 :func:`feature_map_sizes` gives their map sizes; :func:`conv_border_term_sym` writes one
 output of a padded convolution as the sum of the taps that fall inside the image and the
 *border term* (the taps that fall in the padding).  How far a network is from
@@ -42,13 +42,19 @@ __all__ = [
     "conv_border_term_sym",
 ]
 
-#: The six border treatments, in order, are no padding; zero padding of 1 ("same" for
-#: 3×3) and of 2 ("full" for 3×3); and padding of 1 that wraps around, mirrors, or repeats
-#: the edge.
-PADDINGS: tuple[str, ...] = ("valid", "zeros1", "zeros2", "circular", "reflect", "replicate")
+#: The border treatments: no padding, then a mode and the pixels added on each side.
+#: Zero padding of 1 is "same" and of 2 "full" for 3×3 kernels; circular padding wraps
+#: around, reflect padding mirrors without repeating the edge, replicate padding repeats
+#: the edge.  The code released with Kayhan & van Gemert (2020) and the course network of
+#: report 002 pad the last three by 2 pixels; the 1-pixel versions keep the map sizes of
+#: "same" padding.
+PADDINGS: tuple[str, ...] = ("valid", "zeros1", "zeros2", "circular1", "circular2",
+                             "reflect1", "reflect2", "replicate1", "replicate2")
 
 _SPECS = {"valid": (0, "zeros"), "zeros1": (1, "zeros"), "zeros2": (2, "zeros"),
-          "circular": (1, "circular"), "reflect": (1, "reflect"), "replicate": (1, "replicate")}
+          "circular1": (1, "circular"), "circular2": (2, "circular"),
+          "reflect1": (1, "reflect"), "reflect2": (2, "reflect"),
+          "replicate1": (1, "replicate"), "replicate2": (2, "replicate")}
 
 
 def padding_spec(padding: str) -> tuple[int, str]:
@@ -72,12 +78,12 @@ def padding_spec(padding: str) -> tuple[int, str]:
 
     Examples
     --------
-    >>> [padding_spec(p) for p in ("valid", "zeros2", "reflect")]
-    [(0, 'zeros'), (2, 'zeros'), (1, 'reflect')]
+    >>> [padding_spec(p) for p in ("valid", "zeros2", "reflect1", "replicate2")]
+    [(0, 'zeros'), (2, 'zeros'), (1, 'reflect'), (2, 'replicate')]
     >>> padding_spec("same")
     Traceback (most recent call last):
     ...
-    ValueError: padding must be one of 'valid', 'zeros1', 'zeros2', 'circular', 'reflect', 'replicate', got 'same'
+    ValueError: padding must be one of 'valid', 'zeros1', 'zeros2', 'circular1', 'circular2', 'reflect1', 'reflect2', 'replicate1', 'replicate2', got 'same'
 
     See Also
     --------
@@ -300,7 +306,7 @@ def conv_border_term_sym(height: int, width: int, row: int, col: int, padding: s
     w_{1,1}*x_{0,0} + w_{1,2}*x_{0,1} + w_{2,1}*x_{1,0} + w_{2,2}*x_{1,1}
     >>> border
     0
-    >>> conv_border_term_sym(4, 4, 0, 0, "replicate")[1]
+    >>> conv_border_term_sym(4, 4, 0, 0, "replicate1")[1]
     w_{0,0}*x_{0,0} + w_{0,1}*x_{0,0} + w_{0,2}*x_{0,1} + w_{1,0}*x_{0,0} + w_{2,0}*x_{1,0}
     >>> conv_border_term_sym(4, 4, 9, 0, "zeros1")
     Traceback (most recent call last):

@@ -374,15 +374,20 @@ def rnn_params(input_size: Size, hidden_size: Size, num_layers: int = 1, mode: s
     shapes in the PyTorch documentation of ``torch.nn.LSTM``.
     """
     check_choice("mode", mode, tuple(_GATES))
-    num_layers = check_int("num_layers", num_layers, 1)
+    # one term per layer and weight: a bound keeps the table (and torch's module) buildable
+    num_layers = check_int("num_layers", num_layers, 1, 10_000)
     bias = check_bool("bias", bias)
     bidirectional = check_bool("bidirectional", bidirectional)
     proj = _size("proj_size", proj_size, minimum=0)
+    hidden = _size("hidden_size", hidden_size)
     if proj != 0 and mode != "LSTM":
         raise ValueError(f"proj_size is only defined for mode 'LSTM', got mode {mode!r}")
-    return _total(_rnn_terms(mode, _out(_size("input_size", input_size)),
-                             _out(_size("hidden_size", hidden_size)), num_layers, bias,
-                             bidirectional, _out(proj)))
+    if proj != 0 and sp.sympify(hidden - proj).is_positive is False:
+        # torch.nn.LSTM: "proj_size has to be smaller than hidden_size"
+        raise ValueError(f"proj_size must be smaller than hidden_size, got proj_size {proj} "
+                         f"and hidden_size {hidden}")
+    return _total(_rnn_terms(mode, _out(_size("input_size", input_size)), _out(hidden),
+                             num_layers, bias, bidirectional, _out(proj)))
 
 
 def attention_params(embed_dim: Size, num_heads: int = 1, bias: bool = True,
@@ -575,6 +580,7 @@ def count_params_sym(module: nn.Module, input_shape: Sequence[Size],
     ----------
     Chapter: :ref:`ch-counting-parameters`.
     """
+    trainable_only = check_bool("trainable_only", trainable_only)
     trace = trace_shapes(module, input_shape, adapt=True)
     return trace.trainable_params if trainable_only else trace.total_params
 

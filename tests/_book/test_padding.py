@@ -62,3 +62,24 @@ def test_class_predictions_agree_with_argmax():
         class_predictions(nets[0], x)
     with pytest.raises(TypeError, match="BoxLayout"):
         boxes_share_a_field(None, ReceptiveField(1, 3, 1, 1))
+
+
+def test_zero_padding_agreement_compares_with_zero_padding_of_the_same_amount():
+    from dlmath._book.claims.padding import zero_padding_agreement
+    from dlmath.data import red_green_boxes
+
+    x = red_green_boxes(2, 2, 24, seed=0).test.inputs[0]
+    # zero padding against itself: every layer agrees on every image
+    shares, rows = zero_padding_agreement("zeros2", x, seeds=(0,))
+    assert shares == [1.0] * 4 and rows == [[]] * 4
+    # black top rows: replicate padding by 2 never differs on the top row of a map, while
+    # reflect padding mirrors the rows below the edge and does
+    _, rep_rows = zero_padding_agreement("replicate2", x, seeds=(0, 1))
+    _, ref_rows = zero_padding_agreement("reflect2", x, seeds=(0, 1))
+    assert all(0 not in r for r in rep_rows) and any(0 in r for r in ref_rows)
+    # on noise the border is not black: replicate padding differs already in the first layer
+    noise = torch.rand(4, 3, 32, 32)
+    shares, _ = zero_padding_agreement("replicate2", noise, seeds=(0,))
+    assert shares[0] == 0.0
+    with pytest.raises(ValueError, match="adds no pixels"):
+        zero_padding_agreement("valid", x)

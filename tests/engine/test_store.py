@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -375,3 +377,104 @@ def test_a_global_without_a_stable_description_is_a_clear_error(notebook):
     ns = notebook(width="WIDTH = object()\n")
     with pytest.raises(TypeError, match=r"__main__:WIDTH.*memory address.*keyword argument"):
         _main_fp(ns)
+
+
+# --- seeing and pruning the store --------------------------------------------------------
+
+def test_entries_list_namespace_key_size_time_and_code(tmp_path, temp_package):
+    models = importlib.import_module("fp_pkg.models")
+    spec = Ref(models.width, n=6)
+    store.cached("ns", spec, lambda: {"w": spec()}, root=tmp_path)
+    store.cached("other", {"x": 1}, lambda: {"v": 1}, root=tmp_path)
+    listed = store.entries(tmp_path)
+    assert [(e.namespace, e.status) for e in listed] == [("ns", "ok"), ("other", "ok")]
+    ident = store.identity(spec)
+    e = listed[0]
+    assert (e.key, e.code, e.lineage) == (store.spec_key(ident), ident["code"],
+                                          store.spec_key(ident["spec"]))
+    assert e.size == e.path.stat().st_size and abs(e.mtime - time.time()) < 600
+    assert e.created is not None and e.derived_from == ()
+    assert [e.namespace for e in store.entries(tmp_path, "other")] == ["other"]
+    assert store.entries(tmp_path / "nowhere") == []
+
+
+def _age(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_prune_removes_old_versions_and_unused_entries(tmp_path, temp_package):
+    models = importlib.import_module("fp_pkg.models")
+    six, seven = Ref(models.width, n=6), Ref(models.width, n=7)
+    store.cached("ns", six, lambda: {"w": six()}, root=tmp_path)          # version 1
+    (v1,) = store.entries(tmp_path)
+    _age(v1.path, 3600)
+    source = temp_package / "models.py"
+    source.write_text(source.read_text() + "\n# version 2\n")
+    store.cached("ns", six, lambda: {"w": six()}, root=tmp_path)          # same lineage
+    store.cached("ns", seven, lambda: {"w": seven()}, root=tmp_path)      # another lineage
+    assert len(store.entries(tmp_path)) == 3
+    assert [e.path for e in store.prune(tmp_path, keep=1)] == [v1.path]   # a dry run ...
+    assert v1.path.exists()
+    assert [e.path for e in store.prune(tmp_path, keep=1, dry_run=False)] == [v1.path]
+    assert not v1.path.exists() and len(store.entries(tmp_path)) == 2
+    assert store.cached("ns", six, lambda: {"w": 0}, root=tmp_path) == ({"w": 6}, True)
+    # unused for a while: by seconds, text or timedelta
+    seven_path = next(e.path for e in store.entries(tmp_path) if e.lineage ==
+                      store.spec_key(store.canonical(seven)))
+    _age(seven_path, 2 * 86400)
+    assert store.prune(tmp_path, older_than="3d") == []
+    for age in (86400, "1d", "24h", datetime.timedelta(days=1)):
+        assert [e.path for e in store.prune(tmp_path, older_than=age)] == [seven_path]
+    with pytest.raises(ValueError, match="older_than must be a duration"):
+        store.prune(tmp_path, older_than="soon")
+    with pytest.raises(ValueError, match="keep must be >= 1"):
+        store.prune(tmp_path, keep=0)
+
+
+def test_a_hit_counts_as_a_use(tmp_path):
+    store.cached("ns", {"a": 1}, lambda: {"x": 1}, root=tmp_path)
+    (e,) = store.entries(tmp_path)
+    _age(e.path, 10 * 86400)
+    assert store.cached("ns", {"a": 1}, lambda: {"x": 2}, root=tmp_path) == ({"x": 1}, True)
+    assert store.prune(tmp_path, older_than="1d") == []
+
+
+def test_the_command_line_lists_and_prunes(tmp_path, capsys):
+    store.cached("ns", {"a": 1}, lambda: {"x": 1}, root=tmp_path)
+    junk = tmp_path / "ns" / ".abc.k1ll3d.tmp"
+    junk.write_bytes(b"half an entry")
+    _age(junk, 3600)
+    out = subprocess.run([sys.executable, "-m", "dlmath.engine.store", "list", "--root",
+                          str(tmp_path)], capture_output=True, text=True, check=True)
+    assert "1 entry, 1 temporary file, 0 damaged" in out.stdout and out.stderr == ""
+    assert "temporary" in out.stdout and out.stdout.splitlines()[0].split()[:3] == \
+        ["namespace", "key", "size"]
+    assert store.main(["prune", "--root", str(tmp_path)]) == 0
+    assert "would remove (dry run; --apply to remove): 1 file," in capsys.readouterr().out
+    assert junk.exists()
+    store.main(["prune", "--root", str(tmp_path), "--apply", "--keep", "1"])
+    assert "removed: 1 file," in capsys.readouterr().out and not junk.exists()
+    store.main(["list", "--root", str(tmp_path), "--verify"])
+    assert "1 entry, 0 temporary files, 0 damaged" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        store.main(["prune", "--root", str(tmp_path), "--older-than", "soon"])
+    assert "older_than must be a duration" in capsys.readouterr().err
+
+
+def test_prune_keeps_the_newest_evaluation_of_each_model(tmp_path):
+    from types import SimpleNamespace
+
+    # two versions of one trained model (same lineage, new key), and another model
+    v1, v2 = (SimpleNamespace(key=c * 64, lineage="a" * 64) for c in "12")
+    other = SimpleNamespace(key="3" * 64, lineage="b" * 64)
+    for parent in (v1, v2, other):
+        store.cached("eval", {"angles": [0, 90]}, lambda: {"acc": 1.0}, derived_from=[parent],
+                     root=tmp_path)
+    old = next(e for e in store.entries(tmp_path) if e.derived_from == (v1.key,))
+    _age(old.path, 60)
+    assert [e.derived_from for e in store.prune(tmp_path, keep=1)] == [(v1.key,)]
+    # parents given by key only: each its own lineage, never pruned by keep
+    store.cached("eval", {"angles": [0, 90]}, lambda: {"acc": 1.0}, derived_from=["4" * 64],
+                 root=tmp_path)
+    assert [e.derived_from for e in store.prune(tmp_path, keep=1)] == [(v1.key,)]

@@ -101,8 +101,7 @@ def compute_weights():
 @pytest.fixture
 def entry(tmp_path):
     """A stored entry: (root, identity, key, path, its bytes)."""
-    payload, hit = store.cached("ns", SPEC, compute_weights, root=tmp_path)
-    assert not hit
+    assert not store.cached("ns", SPEC, compute_weights, root=tmp_path)[1]
     ident = store.identity(SPEC)
     key = store.spec_key(ident)
     path = store.entry_path("ns", key, tmp_path)
@@ -165,12 +164,12 @@ def test_garbage_is_caught(entry, garbage):
     root, ident, key, path, _ = entry
     path.write_bytes(garbage)
     assert caught(lambda: store.load("ns", key, root, identity=ident)) is None
-    payload, hit = caught(lambda: store.cached("ns", SPEC, compute_weights, root=root))
-    assert not hit and quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
+    assert not caught(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
+    assert quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
 
 
 def test_random_garbage_payloads_are_caught(entry):
-    root, ident, key, path, good = entry
+    root, ident, key, path, _ = entry
     rng = np.random.default_rng(0)
     for _ in range(20):
         junk = rng.integers(0, 256, int(rng.integers(1, 4000)), dtype=np.uint8).tobytes()
@@ -257,12 +256,12 @@ def test_the_spec_asked_for_is_compared_with_the_stored_one(tmp_path):
 
 
 @pytest.mark.parametrize("change, reason", [
-    (dict(magic=b"DLMATH-STORE 1\n"), "an older format"),
-    (dict(header=lambda h: h.update(format=3)), "format 3"),
-    (dict(header=lambda h: h["payload"].update(schema="{}")), "structure"),
-    (dict(payload=torch_bytes([1, 2, 3])), "not a dict"),
-    (dict(payload=torch_bytes({1: torch.zeros(2)})), "not a dict"),
-    (dict(header=lambda h: h.pop("payload")), "KeyError"),
+    ({"magic": b"DLMATH-STORE 1\n"}, "an older format"),
+    ({"header": lambda h: h.update(format=3)}, "format 3"),
+    ({"header": lambda h: h["payload"].update(schema="{}")}, "structure"),
+    ({"payload": torch_bytes([1, 2, 3])}, "not a dict"),
+    ({"payload": torch_bytes({1: torch.zeros(2)})}, "not a dict"),
+    ({"header": lambda h: h.pop("payload")}, "KeyError"),
 ])
 def test_wrong_format_or_schema_is_caught(entry, change, reason):
     root, ident, key, path, _ = entry
@@ -282,12 +281,12 @@ def test_old_format_files_are_listed_as_damaged_and_pruned(tmp_path):
 # --- writers that die, writers that race ------------------------------------------------------
 
 def test_a_left_temporary_file_is_ignored_listed_and_pruned(entry):
-    root, ident, key, path, good = entry
+    root, _, key, path, good = entry
     tmp = path.parent / f".{key}.k1ll3d.tmp"
     tmp.write_bytes(good[: len(good) // 2])                   # a writer killed mid-save
     path.unlink()
-    payload, hit = quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))
-    assert not hit and quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
+    assert not quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
+    assert quiet(lambda: store.cached("ns", SPEC, compute_weights, root=root))[1]
     listed = {e.path: e for e in store.entries(root)}
     assert listed[tmp].status == "temporary" and listed[tmp].key == key
     assert listed[path].status == "ok"
@@ -409,11 +408,8 @@ def tiny_config(**changes) -> TrainConfig:
 
 def test_a_train_entry_copied_under_another_configs_key_is_not_served(tmp_path):
     fast, slow = tiny_config(optimizer=SGD(lr=0.5)), tiny_config(optimizer=SGD(lr=0.1))
-    ident = fast.identity()
-    r = run(fast, root=tmp_path)
-    ident2 = fast.identity()
-    assert r.key == fast.key(), (store._difference(ident, ident2), [e.key for e in store.entries(tmp_path)], r.key)
-    src, dst = (store.entry_path("train", c.key(), tmp_path) for c in (fast, slow))
+    src = store.entry_path("train", run(fast, root=tmp_path).key, tmp_path)
+    dst = store.entry_path("train", slow.key(), tmp_path)
     dst.write_bytes(src.read_bytes())
     result = caught(lambda: run(slow, root=tmp_path), "written as train/")
     assert not result.cached
@@ -422,7 +418,7 @@ def test_a_train_entry_copied_under_another_configs_key_is_not_served(tmp_path):
 
 def test_the_default_dtype_is_part_of_the_key(tmp_path):
     c = tiny_config()
-    zeros = lambda: {"x": torch.zeros(1)}                            # noqa: E731
+    zeros = lambda: {"x": torch.zeros(1)}
     first = run(c, root=tmp_path)
     assert first.states[0]["1.weight"].dtype == torch.float32
     assert not store.cached("ns", {"n": 1}, zeros, root=tmp_path)[1]
@@ -496,7 +492,7 @@ def test_the_gpu_model_is_part_of_a_gpu_key(fake_gpu, tmp_path):
     fake_gpu.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100")
     assert gpu.key() != keys[0] and cpu.key() == keys[1]
     # store.cached for a computation on the GPU: a miss on another GPU, a hit back on this one
-    compute = lambda: {"x": 1}                                        # noqa: E731
+    compute = lambda: {"x": 1}
     assert not store.cached("ns", SPEC, compute, device="cuda", root=tmp_path)[1]
     fake_gpu.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
     assert not store.cached("ns", SPEC, compute, device="cuda", root=tmp_path)[1]
@@ -549,8 +545,10 @@ def test_a_data_factory_reading_a_named_file_is_keyed_by_its_bytes(tmp_path):
     spec = {"file": str(path), "columns": 3}
     digest = store.input_files(spec)[str(path)]
     assert digest == f"sha256:{hashlib.sha256(b'1 2 3').hexdigest()}"
-    calls = []
-    compute = lambda: calls.append(1) or {"sum": float(sum(map(float, path.read_text().split())))}  # noqa: E731,E501
+
+    def compute():
+        return {"sum": sum(float(v) for v in path.read_text().split())}
+
     assert store.cached("ns", spec, compute, root=tmp_path)[0] == {"sum": 6.0}
     assert store.cached("ns", spec, compute, root=tmp_path)[1]
     path.write_text("1 2 4")

@@ -355,6 +355,38 @@ def test_changing_the_model_code_retrains(tmp_path, monkeypatch):
             del sys.modules[name]
 
 
+def test_results_derived_from_a_run_are_keyed_by_it(tmp_path):
+    c = config(epochs=1)
+    first = run(c, root=tmp_path)
+    assert first.key == c.key() == run(c, root=tmp_path).key == run(c, cache=False).key
+    calls = []
+
+    def evaluate(result):
+        calls.append(result.key)
+        return {"accuracy": torch.from_numpy(result.test["accuracy"])}
+
+    def derived(result):
+        return store.cached("eval", {"split": "test"}, lambda: evaluate(result),
+                            derived_from=[result], root=tmp_path)
+
+    assert derived(first)[1] is False
+    payload, hit = derived(run(c, root=tmp_path))         # the same model, loaded: a hit
+    assert hit and payload["accuracy"].tolist() == first.test["accuracy"].tolist()
+    other = run(c.replace(optimizer=SGD(lr=0.05)), root=tmp_path)
+    assert derived(other)[1] is False                        # another model: evaluated again
+    assert derived(first)[1] is True and calls == [first.key, other.key]
+    (entry,) = [e for e in store.entries(tmp_path, "eval") if e.derived_from == (first.key,)]
+    assert entry.status == "ok"
+    # the evaluations of two models are two lineages: keep=1 keeps both
+    assert {e.lineage for e in store.entries(tmp_path, "train")} == {first.lineage,
+                                                                      other.lineage}
+    assert store.prune(tmp_path, keep=1) == []
+    with pytest.raises(TypeError, match=r"derived_from\[0\] must be a key"):
+        store.cached("eval", {}, dict, derived_from=[object()], root=tmp_path)
+    with pytest.raises(ValueError, match="64 lowercase hex digits"):
+        store.cached("eval", {}, dict, derived_from=["abc"], root=tmp_path)
+
+
 # --- results and errors -------------------------------------------------------------------------
 
 def test_result_statistics_and_summary():

@@ -21,10 +21,14 @@ from typing import Literal
 
 __all__ = ["Claim", "Check", "register", "all_claims", "get", "VERDICTS"]
 
-#: The verdicts a claim can receive.
-#: ``correct``: the claim holds as stated.  ``incorrect``: it is wrong.
-#: ``incomplete``: it holds only in a special case the report does not state
-#: (e.g. a size formula without the floor, which is exact only when the division is).
+#: The verdicts a claim can receive, by one rubric (stated for readers in the errata appendix).
+#: ``correct``: the claim holds as stated; a notation slip with a single well-formed reading
+#: (an index no sum binds) is judged at that reading, and the note names it.
+#: ``incorrect``: it is wrong as stated, including one quantity put for another that the
+#: report defines separately (a logit for a probability, swapped size names).
+#: ``incomplete``: it holds only under a condition the report does not state, including an
+#: "any"/"every" that holds only on a range (e.g. a size formula without the floor, exact
+#: only when the division is; "any input size", true only from the kernel size up).
 VERDICTS = ("correct", "incorrect", "incomplete")
 Verdict = Literal["correct", "incorrect", "incomplete"]
 

@@ -206,10 +206,14 @@ def _check_k2_s2() -> Check:
         halves += conv.torch_output_size("maxpool2d", n, 2, 2, 0) == n // 2 \
             == conv.torch_output_size("conv2d", n, 2, 2, 0)
     odd = conv.torch_output_size("conv2d", 7, 2, 2, 0)
+    # the report does not restrict the input to even sizes: by the rubric, incomplete
+    verdict = ("incorrect" if halves < checked else
+               "correct" if 2 * odd == 7 else "incomplete")
     return Check(verified=r"$n' = n/2$ for even $n$, $\lfloor n/2 \rfloor$ for odd $n$",
-                 verdict="correct" if halves == checked else "incorrect",
+                 verdict=verdict,
                  note=f"Halves all {checked} even sizes checked; an odd size loses its last "
-                      f"column (7 gives {odd}).")
+                      f"column (7 gives {odd}), and the report does not say that its sizes "
+                      f"must be even.")
 
 
 register(Claim(
@@ -258,4 +262,4 @@ register(Claim(
     id="004-II-Q9-k2-s2", source=R004, question="II-Q9",
     topic="a 2-wide window with stride 2 and no padding halves the size",
     claimed=r"$k = s = 2$, $p = 0$", check=_check_k2_s2,
-    chapter=CHAPTER, expected="correct"))
+    chapter=CHAPTER, expected="incomplete"))

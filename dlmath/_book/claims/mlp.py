@@ -3,7 +3,9 @@
 Each check evaluates the claimed formula, read literally, on random float64 instances and
 compares it with PyTorch autograd (the oracle) and with :func:`dlmath.mlp.mlp_backward`.
 Where the claimed formula indexes hidden units and outputs with the same letter, the
-instance has ``n_x = n_h = n_y = 3`` so that every index in it is defined.
+instance has ``n_x = n_h = n_y = 3`` so that every index in it is defined.  The names of the
+layer sizes are checked against ``torch.nn``, and the cost of backpropagation by counting
+floating-point operations (``torch.utils.flop_counter``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 
 from dlmath import mlp
 from dlmath._book.claims import Check, Claim, register
+from dlmath._validate import one_torch_thread
 
 R004 = "004_46edfb94b1a3c9c4"
 N = 3  # n_x = n_h = n_y
@@ -215,7 +218,86 @@ def _check_init_accuracy(K: int = 10, nets: int = 200) -> Check:
                       f"{mean_loss:.4f} (ln 10 = {math.log(K):.4f}). 90 % is the error rate, not the accuracy.")
 
 
+def _check_layer_sizes() -> Check:
+    # the report's example: 2 inputs, a hidden layer of 4 tanh units, 2 classes
+    n_x, hidden, classes = 2, 4, 2
+    oracle = torch.nn.Sequential(torch.nn.Linear(n_x, hidden), torch.nn.Tanh(),
+                                 torch.nn.Linear(hidden, classes))
+    X = torch.zeros(5, n_x, dtype=torch.float64)
+
+    def sizes(n_h: int, n_y: int) -> tuple[int, int]:
+        """Widths of h~ and of y^ in the equations of question 7, with these names."""
+        out = mlp.mlp_forward(mlp.init_mlp(n_x, n_h, n_y, seed=0), X)
+        return out["h_tilde"].shape[1], out["y_hat"].shape[1]
+
+    want = (oracle[0].out_features, oracle[2].out_features)        # (hidden, classes)
+    claimed_ok = sizes(n_h=2, n_y=4) == want                        # the claim: n_y = 4, n_h = 2
+    swapped_ok = sizes(n_h=4, n_y=2) == want
+    return Check(verified=r"$n_h = 4$ hidden units, $n_y = 2$ classes (and $n_x = 2$)",
+                 verdict="correct" if claimed_ok else "incorrect",
+                 note="The names n_y and n_h are swapped. In the report's own equations (question 7) n_h is "
+                      "the width of h~ = W_h x + b_h and n_y that of y^ = softmax(W_y h + b_y), the class "
+                      "probabilities; with n_y = 4 the network would predict 4 classes for a 2-class problem"
+                      + ("; with the two names swapped the widths are those of torch.nn's network. "
+                         if swapped_ok else ". ")
+                      + "The roles that follow (n_x and n_y fixed by the data, n_h a hyperparameter) are "
+                        "right, and contradict the report's own definitions.")
+
+
+def _flops(fn: Callable[[], object]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def gradient_flops(depth: int, width: int = 4, batch: int = 4) -> dict[str, int]:
+    """Floating-point operations, counted by torch, of three ways to get every gradient.
+
+    ``backprop``: :func:`dlmath.mlp.deep_mlp_backprop`; ``per_layer``: one autograd call per
+    weight matrix, each walking back from the loss to that layer without reusing the others'
+    work; ``finite_differences``: forward differences, one forward pass per parameter.
+    """
+    params = mlp.init_deep_mlp([width] * (depth + 1), seed=0)
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(batch, width, generator=gen, dtype=torch.float64)
+    y = torch.randint(width, (batch,), generator=gen)
+
+    def per_layer() -> None:
+        for l in range(depth):
+            leaves = [t.detach().requires_grad_() for t in params]
+            torch.autograd.grad(mlp.deep_mlp_loss(leaves, X, y), leaves[2 * l])
+
+    return {"backprop": _flops(lambda: mlp.deep_mlp_backprop(params, X, y)),
+            "per_layer": _flops(per_layer),
+            "finite_differences": _flops(lambda: mlp.finite_difference_grad(
+                lambda: mlp.deep_mlp_loss(params, X, y), params, scheme="forward"))}
+
+
+def _check_backprop_cost() -> Check:
+    with one_torch_thread():
+        lo, hi = gradient_flops(8), gradient_flops(16)
+    # growth exponent in the depth L, from L = 8 to L = 16 at a fixed width
+    expo = {k: math.log2(hi[k] / lo[k]) for k in lo}
+    holds = expo["backprop"] < 1.2 and expo["per_layer"] > 1.8 and expo["finite_differences"] > 1.8
+    return Check(verified=r"operations $\propto L$ for backpropagation, $\propto L^2$ for a naive gradient "
+                          r"(fixed width)",
+                 verdict="correct" if holds else "incorrect",
+                 note="Floating-point operations counted by torch's FlopCounterMode, for tanh networks "
+                      f"of width 4 from 8 to 16 layers, grow like L^{expo['backprop']:.2f} for backpropagation, "
+                      f"L^{expo['per_layer']:.2f} when each layer's gradient is computed on its own from the "
+                      f"loss, and L^{expo['finite_differences']:.2f} for finite differences. This is the "
+                      "operation count; the measured time of tiny networks grows more slowly.")
+
+
 for _id, _q, _topic, _claimed, _check, _expected in [
+    ("004-I-Q4-layer-sizes", "MLP I-Q4", "the sizes n_x, n_h, n_y of the two-layer MLP",
+     r"$n_y$ = hidden units (4), $n_h$ = classes (2); $n_x$, $n_y$ fixed by the data, $n_h$ a hyperparameter",
+     _check_layer_sizes, "incorrect"),
+    ("004-I-Q12-backprop-cost", "MLP I-Q12", "cost of backpropagation against a naive gradient",
+     r"backpropagation of the order of the number of layers $L$, the naive approach of order $L^2$",
+     _check_backprop_cost, "correct"),
     ("004-I-Q7-forward", "MLP I-Q7", "forward equations of the two-layer MLP",
      r"$\tilde h = W_h x + b_h,\ h = \tanh\tilde h,\ \tilde y = W_y x + b_y,\ \hat y = \operatorname{softmax}(\tilde y)$",
      _check_forward, "incorrect"),

@@ -26,7 +26,7 @@ from dlmath.data import red_green_boxes, rotate
 from dlmath.equivariance import equivariance_error
 from dlmath.params import count_params, linear_params
 from dlmath.models.position import (
-    PADDINGS, conv_border_term_sym, feature_map_sizes, strided_conv_net,
+    PADDINGS, conv_border_term_sym, feature_map_sizes, padding_spec, strided_conv_net,
 )
 
 R002 = "002_96e139cf604c0a28"
@@ -135,15 +135,17 @@ def shifted_test_images(n: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def shift_gaps(global_pool: bool = True, seeds: Sequence[int] = (0, 1, 2),
-               channels: Sequence[int] = (4, 4, 8, 8), n: int = 32) -> dict[str, float]:
+               channels: Sequence[int] = (4, 4, 8, 8), n: int = 32,
+               paddings: Sequence[str] = PADDINGS) -> dict[str, float]:
     """Largest logit change of untrained nets between test images and their 16-row rolls.
 
-    For each padding of :data:`dlmath.models.position.PADDINGS`, the maximum over ``seeds``
-    (initialisations), images and logits of ``|net(roll(x, 16)) - net(x)|`` in float64.
+    For each of ``paddings`` (default :data:`dlmath.models.position.PADDINGS`), the maximum
+    over ``seeds`` (initialisations), images and logits of ``|net(roll(x, 16)) - net(x)|`` in
+    float64.
     """
     x = shifted_test_images(n)
     gaps = {}
-    for padding in PADDINGS:
+    for padding in paddings:
         worst = 0.0
         for seed in seeds:
             torch.manual_seed(seed)
@@ -157,20 +159,22 @@ def shift_gaps(global_pool: bool = True, seeds: Sequence[int] = (0, 1, 2),
 
 @one_torch_thread()
 def _check_map_size_explanation() -> Check:
-    sizes = {p: feature_map_sizes(32, p) for p in PADDINGS}
+    paddings = ("zeros1", "zeros2", "circular1")
+    sizes = {p: feature_map_sizes(32, p) for p in paddings}
     with torch.random.fork_rng():
-        gaps = shift_gaps()
-    equal_sizes = sizes["circular"] == sizes["zeros1"]
-    differ = gaps["circular"] < 1e-9 and gaps["zeros1"] > 1e-6 and gaps["zeros2"] < 1e-9
+        gaps = shift_gaps(paddings=paddings)
+    equal_sizes = sizes["circular1"] == sizes["zeros1"]
+    differ = gaps["circular1"] < 1e-9 and gaps["zeros1"] > 1e-6 and gaps["zeros2"] < 1e-9
     verdict = "incorrect" if equal_sizes and differ else "correct"
-    return Check(verified="what matters is whether the border can be detected: full and "
-                          "circular padding make Net1 exactly invariant to the 16-row shift",
+    return Check(verified="what matters is whether the border can be detected: full padding "
+                          "and circular padding by 1 pixel make Net1 exactly invariant to the "
+                          "16-row shift",
                  verdict=verdict,
-                 note=f"Circular padding gives the same map sizes as zero padding 1 "
-                      f"({sizes['circular']}), yet untrained Net1 with circular padding "
-                      f"changes its logits by at most {gaps['circular']:.0e} under the test "
-                      f"set's shift and with zero padding 1 by up to {gaps['zeros1']:.2g}; "
-                      f"full padding ({sizes['zeros2']}) gives {gaps['zeros2']:.0e}.")
+                 note=f"Circular padding by 1 pixel gives the same map sizes as zero padding "
+                      f"1 ({sizes['circular1']}), yet untrained Net1 with it changes its "
+                      f"logits by at most {gaps['circular1']:.0e} under the test set's shift "
+                      f"and with zero padding 1 by up to {gaps['zeros1']:.2g}; full padding "
+                      f"({sizes['zeros2']}) gives {gaps['zeros2']:.0e}.")
 
 
 register(Claim(id="002-Q1.1c-ii-map-size", source=R002, question="Q1.1c ii",
@@ -180,13 +184,59 @@ register(Claim(id="002-Q1.1c-ii-map-size", source=R002, question="Q1.1c ii",
                expected="incorrect"))
 
 
+def zero_padding_agreement(padding: str, x: torch.Tensor, seeds: Sequence[int] = (0, 1, 2),
+                           channels: Sequence[int] = (4, 4, 8, 8), tol: float = 1e-12
+                           ) -> tuple[list[float], list[list[int]]]:
+    """How often each layer of Net1 computes what zero padding of the same amount computes.
+
+    For every seed, Net1 with ``padding`` and Net1 with zero padding of the same number of
+    pixels get the same weights; after each convolution and its ReLU, an image counts as
+    agreeing when every activation differs by at most ``tol``.
+
+    Returns
+    -------
+    (list of float, list of list of int)
+        Per layer, the share of (seed, image) pairs that agree; and per layer, the rows of
+        the map where some activation differs (any seed, any image).
+    """
+    amount, _ = padding_spec(padding)
+    if amount == 0:
+        raise ValueError(f"padding {padding!r} adds no pixels; compare a padded treatment")
+    zeros = {1: "zeros1", 2: "zeros2"}[amount]
+    x = x.to(DT)
+    n_layers = len(channels)
+    agree: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+    rows: list[set[int]] = [set() for _ in range(n_layers)]
+    for seed in seeds:
+        torch.manual_seed(seed)
+        a_net = strided_conv_net(zeros, True, channels=tuple(channels)).to(DT).eval()
+        b_net = strided_conv_net(padding, True, channels=tuple(channels)).to(DT).eval()
+        b_net.load_state_dict(a_net.state_dict())
+        a, b = x, x
+        with torch.no_grad():
+            for layer in range(n_layers):
+                conv, relu = f"conv{layer + 1}", f"relu{layer + 1}"
+                a = getattr(a_net, relu)(getattr(a_net, conv)(a))
+                b = getattr(b_net, relu)(getattr(b_net, conv)(b))
+                diff = (a - b).abs()                                       # (N, C, H, W)
+                agree[layer].append(diff.flatten(1).amax(1) <= tol)       # (N,)
+                rows[layer] |= set((diff.amax((0, 1, 3)) > tol).nonzero()[:, 0].tolist())
+    shares = [float(torch.cat(a).double().mean()) for a in agree]
+    return shares, [sorted(r) for r in rows]
+
+
 # ---- Q1.1c iv: does zero padding create an edge on this data? ------------------------
 
-def padding_jump_fraction(n: int = 1000, seed: int = 0) -> float:
-    """Fraction of training images whose 1-pixel zero and replicate paddings differ."""
+def padding_jump_fraction(n: int = 1000, seed: int = 0, amount: int = 2) -> float:
+    """Fraction of training images whose zero and replicate paddings by ``amount`` differ.
+
+    The default is the 2 pixels of the course's network; replicate padding repeats only the
+    edge pixels, so the fraction is the same for every amount.
+    """
     x = red_green_boxes(n, 1, 1, seed=seed).train.inputs[0]
-    zero = F.pad(x, (1, 1, 1, 1))
-    repl = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    pad = (amount,) * 4
+    zero = F.pad(x, pad)
+    repl = F.pad(x, pad, mode="replicate")
     return float((zero != repl).flatten(1).any(1).double().mean())
 
 

@@ -51,16 +51,26 @@ def _pooled_units_claimed(h, w, m, n) -> int:
     return ((h - m + 1) * (w - n + 1)) // 4
 
 
+def _single_floor_right(a: int, b: int) -> bool:
+    """Whether floor(a b / 4) = floor(a/2) floor(b/2) for sides a, b >= 2 of the map."""
+    return (a % 2 == 0 and b % 2 == 0) or 2 in (a, b)
+
+
 def _q1c_verdict(claimed, actual) -> tuple[str, int, tuple]:
-    """Compare on all small cases: 'incomplete' if right whenever both map sides are even."""
+    """Compare on all small cases: 'incomplete' if right exactly where the single floor is.
+
+    The single floor of the product equals the product of the floors exactly when both sides
+    of the map are even or one of them is 2 (:func:`_single_floor_right`).
+    """
     cases = list(_q1c_cases())
     actual = lru_cache(maxsize=None)(actual)
     wrong = [c for c in cases if claimed(*c) != actual(*c)]
     if not wrong:
         return "correct", 0, cases[0]
-    even_ok = all(claimed(*c) == actual(*c) for c in cases
-                  if (c[0] - c[2] + 1) % 2 == 0 and (c[1] - c[3] + 1) % 2 == 0)
-    return ("incomplete" if even_ok else "incorrect"), len(wrong), wrong[0]
+    exact_condition = all(
+        (claimed(*c) == actual(*c)) == _single_floor_right(c[0] - c[2] + 1, c[1] - c[3] + 1)
+        for c in cases)
+    return ("incomplete" if exact_condition else "incorrect"), len(wrong), wrong[0]
 
 
 def _check_000_cnn() -> Check:
@@ -79,7 +89,8 @@ def _check_000_cnn() -> Check:
         verified=r"$MN + 3\lfloor (H-M+1)/2\rfloor\,\lfloor (W-N+1)/2\rfloor$ (weights only)",
         verdict=verdict,
         note=(f"One floor per side of the pooled map, not one floor of the product: the two "
-              f"agree only when H-M+1 and W-N+1 are both even ({n_wrong} of the small cases "
+              f"agree exactly when H-M+1 and W-N+1 are both even or one of them is 2 "
+              f"({n_wrong} of the small cases "
               f"checked differ, e.g. H={h}, W={w}, M={m}, N={n}: "
               f"{3 * _pooled_units_claimed(h, w, m, n) + m * n} claimed, "
               f"{actual(h, w, m, n)} in torch). Counting biases adds 1 + 3."))
