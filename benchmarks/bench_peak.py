@@ -27,7 +27,7 @@ Two tables:
   Python, dispatch, optimiser, per-layer launches) is at least half of a real step, so
   that more examples per step would come almost free; **compute** otherwise (the step's
   time grows with its work: arithmetic and memory traffic).  A run left without a
-  measurement is marked ``?`` (``DLMATH_BENCH_CALIBRATE_S``, default 300 s, caps the time
+  measurement is marked ``?`` (``DLMATH_BENCH_CALIBRATE_S``, default 600 s, caps the time
   spent measuring, slowest runs first; one measurement serves all runs that differ only in
   their learning rate or the like).
 
@@ -53,8 +53,8 @@ from timesplit import chapter_sources, load_traces, run_chapters
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build" / "bench"
 SAMPLE = 512  # examples over which the FLOPs per example are averaged
-STEPS = 12  # steps of each timing run
-SKIP = 2  # steps left out: the first ones warm up
+STEPS = 24  # steps of each timing run
+SKIP = 3  # steps left out: the first ones warm up
 SMALL_BATCH = 2
 COLUMNS = ("chapter", "model", "seeds", "mode", "batch", "steps", "MFLOP/step", "ms/step",
            "fixed ms/step", "ms at peak", "% peak (step)", "wall s", "GFLOP/s (run)",
@@ -265,7 +265,7 @@ def share_rows(root: Path, peaks: dict[str, float]) -> list[dict]:
     during one measurement would otherwise lower the peak and raise every share."""
     runs = stored_runs(root)
     chapters = run_chapters(load_traces(BUILD / "kernel-traces"), chapter_sources())
-    budget = float(os.environ.get("DLMATH_BENCH_CALIBRATE_S", "300"))
+    budget = float(os.environ.get("DLMATH_BENCH_CALIBRATE_S", "600"))
     spent = 0.0
     counts: dict[str, dict] = {}
     timed: dict[str, dict] = {}

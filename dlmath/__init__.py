@@ -5,6 +5,8 @@ The package is laid out by contract:
 * the mathematics, one module per topic, public and stable: ``conv``, ``toeplitz``,
   ``params``, ``softmax``, ``mlp``, ``hopfield``, ``attention``, ``graphs``,
   ``equivariance``, ``regularisation``, ``transformer_cost``, ``decoding``, ``metrics``;
+* ``check``, which judges answers (numbers, formulas, tensors, networks) to the exercises
+  that end every chapter;
 * ``models`` (the networks), ``engine`` (training, the results store, devices) and
   ``data`` (every data set: generated, shipped inside a package, or read from local files);
 * ``dlmath._book``: code that only the book's chapters use (private).
@@ -24,7 +26,7 @@ __version__ = "0.1.0"
 #: The public modules and subpackages, in the order of the book.
 MODULES = ("conv", "toeplitz", "params", "equivariance", "softmax", "mlp", "hopfield",
            "attention", "graphs", "regularisation", "transformer_cost", "decoding", "metrics",
-           "models", "engine", "data")
+           "check", "models", "engine", "data")
 
 __all__ = ["device", "__version__", *MODULES]
 

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["is_int", "check_int", "check_size", "check_number", "check_bool", "check_choice",
            "check_tensor", "check_callable", "int_tuple", "int_shape", "int_sequence",
            "check_fractions", "one_torch_thread", "MAX_ENTRIES", "check_entries", "check_seed",
-           "check_dtype", "check_device", "check_module_size"]
+           "check_dtype", "check_device", "check_generator", "check_module_size"]
 
 #: The most entries one tensor (or one model's parameters) that dlmath allocates may hold:
 #: 2**31, i.e. 8 GiB of float32.  A size above it is a mistake (``10**12`` for ``10**2``), and
@@ -258,8 +258,15 @@ def check_seed(name: str, value: object) -> int:
     Traceback (most recent call last):
     ...
     TypeError: seed must be an int, got float 0.5
+    >>> check_seed("seed", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be >= 0, got -1
     """
-    return check_int(name, value, 0, 2**63 - 1)
+    value = check_int(name, value, 0)
+    if value >= 2**63:
+        raise ValueError(f"{name} must be < 2**63, got {value}")
+    return value
 
 
 def check_dtype(name: str, value: object, floating: bool = False) -> Any:
@@ -307,6 +314,22 @@ def check_device(name: str, value: object, allow_none: bool = True) -> Any:
     except RuntimeError:
         raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:1', 'mps', "
                          f"...), got {value!r}") from None
+
+
+def check_generator(name: str, value: object) -> Any:
+    """``value`` if it is a ``torch.Generator`` or ``None`` (the global generator).
+
+    >>> check_generator("generator", 0)
+    Traceback (most recent call last):
+    ...
+    TypeError: generator must be a torch.Generator or None, got int 0
+    """
+    import torch
+
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got "
+                        f"{type(value).__name__} {value!r}")
+    return value
 
 
 def check_module_size(what: str, build: Any) -> Any:

@@ -50,15 +50,15 @@ from typing import Any
 
 import sympy as sp
 
-from dlmath._validate import check_choice, check_number, int_shape
+from dlmath._validate import check_choice, check_entries, check_number, int_sequence
 
 __all__ = ["STATUSES", "FUNCTIONS", "Verdict", "check", "compare_number", "compare_formula",
            "compare_tensor", "compare_module", "parse_formula", "GradeRow", "Grades", "grade"]
 
-#: The verdicts: ``right``; ``wrong`` (a well-formed answer that differs, with the first
-#: case, entry or layer where it does); ``malformed`` (not an answer of the expected form:
-#: wrong type, wrong shape, unknown symbol, unreadable formula); ``unanswered`` (``...`` or
-#: ``None``, a placeholder).
+#: The four statuses of a verdict.  ``right``; ``wrong``, a well-formed answer that
+#: differs, with the first case, entry or layer where it does; ``malformed``, not an answer
+#: of the expected form (wrong type, wrong shape, unknown symbol, unreadable formula);
+#: ``unanswered``, the placeholder ``...`` or ``None``.
 STATUSES = ("right", "wrong", "malformed", "unanswered")
 
 #: The functions a formula may use, with their SymPy meaning; ``ceil``, ``ln``, ``max`` and
@@ -240,6 +240,19 @@ def _tolerances(rtol: Any, atol: Any) -> tuple[float, float]:
             check_number("atol", atol, nonnegative=True))
 
 
+def _check_slips(slips: Any) -> list[tuple[Any, str]]:
+    if isinstance(slips, (str, bytes, Mapping)) or not isinstance(slips, Iterable):
+        raise TypeError(f"slips must be a sequence of (answer, explanation) pairs, "
+                        f"got {type(slips).__name__}")
+    out = []
+    for pair in slips:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[1], str)):
+            raise TypeError(f"slips must be a sequence of (answer, explanation) pairs, "
+                            f"got {pair!r}"[:200])
+        out.append((pair[0], pair[1]))
+    return out
+
+
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
@@ -330,6 +343,7 @@ def compare_number(answer: Any, expected: Any, *, rtol: float = 0.0, atol: float
     malformed: a list is not a number; expected one number
     """
     rtol, atol = _tolerances(rtol, atol)
+    slips = _check_slips(slips)
     try:
         exp = _read_number(expected)
     except _Malformed as e:
@@ -447,7 +461,8 @@ def parse_formula(text: str, symbols: Any, functions: Sequence[str] = ()) -> sp.
     >>> parse_formula("n - q", ["n", "k"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown name 'q': a formula here may use the symbols n, k and the functions floor, ceiling, sqrt, exp, log, Max, Min
+    ValueError: unknown name 'q': a formula here may use the symbols n, k and the functions
+    floor, ceiling, sqrt, exp, log, Max, Min
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -758,15 +773,29 @@ def compare_formula(answer: Any, expected: Any, grid: Mapping[str, Sequence[Any]
     >>> compare_formula("(n - k)//s + 1", "floor((n - k)/s) + 1", grid)
     right
     >>> compare_formula("n + q", "n", {"n": range(3)})
-    malformed: unknown name 'q': a formula here may use the symbols n and the functions floor, ceiling, sqrt, exp, log, Max, Min; expected a formula in n (a string or a SymPy expression)
+    malformed: unknown name 'q': a formula here may use the symbols n and the functions floor,
+    ceiling, sqrt, exp, log, Max, Min; expected a formula in n (a string or a SymPy expression)
     """
     rtol, atol = _tolerances(rtol, atol)
     names, cases = _grid_cases(grid)
     symbols = _grid_symbols(grid)
     functions = list(_function_table(functions))
     extra = [f for f in functions if f in _EXTRA]
+    if isinstance(expected, str):
+        try:
+            expected = parse_formula(expected, symbols, extra)
+        except ValueError as e:
+            raise ValueError(f"expected: {e}") from None
+    if isinstance(reference, str):
+        try:
+            reference = parse_formula(reference, symbols, extra)
+        except ValueError as e:
+            raise ValueError(f"reference: {e}") from None
+    elif reference is not None and not isinstance(reference, sp.Expr):
+        raise TypeError(f"reference must be a formula (str or SymPy expression) or None, "
+                        f"got {type(reference).__name__}")
     table = _table(expected, names, cases, symbols, valid, extra)
-    if reference is None and isinstance(expected, (str, sp.Expr)):
+    if reference is None and isinstance(expected, sp.Expr):
         reference = expected
     if isinstance(reference, sp.Expr):
         reference = reference.xreplace({s: symbols[s.name] for s in reference.free_symbols
@@ -862,10 +891,16 @@ def compare_tensor(answer: Any, expected: Any, *, rtol: float = 1e-5, atol: floa
     import torch
 
     rtol, atol = _tolerances(rtol, atol)
+    slips = _check_slips(slips)
     try:
         exp = _as_tensor(expected, "expected")
     except _Malformed as e:
         raise TypeError(f"expected must be an array of real numbers: {e}") from None
+    if exp.dim() == 0 or exp.numel() == 0:
+        raise ValueError(f"expected must be an array with at least one entry, got shape "
+                         f"{tuple(exp.shape)} (for one number use compare_number)")
+    if not bool(torch.isfinite(exp).all()):
+        raise ValueError("expected must hold finite numbers, got NaN or infinite entries")
     form = _shape_text(tuple(exp.shape))
     if answer is ... or answer is None:
         return _verdict("unanswered", f"no answer yet; expected {form}")
@@ -914,10 +949,75 @@ def compare_tensor(answer: Any, expected: Any, *, rtol: float = 1e-5, atol: floa
 # Networks
 # --------------------------------------------------------------------------------------
 
-def _layers(trace: Any) -> list[Any]:
+@dataclass(frozen=True)
+class _Layer:
+    type: str
+    input_shape: tuple
+    output_shape: tuple
+    params: int
+
+
+def _layers(trace: Any) -> list[_Layer]:
     """The rows of a trace that hold parameters or change the shape."""
-    return [r for r in trace.rows if not r.shared and (r.params or
-                                                         r.output_shape != r.input_shape)]
+    return [_Layer(r.type, r.input_shape, r.output_shape, int(r.params)) for r in trace.rows
+            if not r.shared and (r.params or r.output_shape != r.input_shape)]
+
+
+def _leaf_layers(module: Any, input_shape: tuple) -> tuple[list[_Layer], Exception | None]:
+    """The layer modules a forward pass on zeros calls, until it ends or fails.
+
+    For a network that fails on the input, this finds the layers before the failure (the
+    trace of :func:`dlmath.params.trace_shapes` stops at the first mismatch).  Only
+    modules are seen, not functions called in ``forward``.
+    """
+    import torch
+
+    rows: list[_Layer] = []
+
+    def hook(m: Any, args: tuple, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
+            params = sum(p.numel() for p in m.parameters(recurse=False))
+            ins, outs = tuple(args[0].shape[1:]), tuple(out.shape[1:])
+            if params or ins != outs:
+                rows.append(_Layer(type(m).__name__, ins, outs, params))
+
+    check_entries(f"an input of shape {input_shape}", math.prod(input_shape))
+    leaves = [m for m in module.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    first = next(module.parameters(), None)
+    x = torch.zeros((1, *input_shape), dtype=first.dtype if first is not None and
+                    first.is_floating_point() else torch.float32,
+                    device=first.device if first is not None else "cpu")
+    training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(x)
+        error = None
+    except Exception as e:  # noqa: BLE001  (the failure is what is reported)
+        error = e
+    finally:
+        for h in handles:
+            h.remove()
+        module.train(training)
+    return rows, error
+
+
+def _first_difference(mine: list[_Layer], ref: list[_Layer]) -> Verdict | None:
+    for i, (a, b) in enumerate(zip(mine, ref), start=1):
+        if a.output_shape == b.output_shape and a.params == b.params:
+            continue
+        if a.output_shape != b.output_shape:
+            what = f"outputs {_shape(a.output_shape)} in yours, {_shape(b.output_shape)} " \
+                   f"in the reference"
+            what += f" (both with {a.params:,} parameters)" if a.params == b.params else \
+                f", with {a.params:,} and {b.params:,} parameters"
+        else:
+            what = f"has {a.params:,} parameters in yours, {b.params:,} in the reference"
+        name = a.type if a.type == b.type else f"{a.type}; the reference's is {b.type}"
+        return _verdict("wrong", f"layer {i} ({name}) {what}", case=f"layer {i} ({a.type})",
+                        got=(a.output_shape, a.params), expected=(b.output_shape, b.params))
+    return None
 
 
 def _shape(shape: tuple) -> str:
@@ -934,7 +1034,9 @@ def compare_module(answer: Any, reference: Any, input_shape: Sequence[int]) -> V
     the shape (convolutions, poolings, flattening, linear layers, normalisations), in the
     order the forward pass calls them, so names, activations and dropout do not matter.
     The first layer whose output shape or parameter count differs is reported; then a
-    missing or extra layer.
+    missing or extra layer.  A network that fails on the input (a linear layer built for
+    another size) is run up to the failure, and the first layer that differs before it is
+    reported with the failure.
 
     Parameters
     ----------
@@ -948,8 +1050,8 @@ def compare_module(answer: Any, reference: Any, input_shape: Sequence[int]) -> V
     Returns
     -------
     Verdict
-        ``malformed`` if the answer is not a module; ``wrong`` if it fails on the input (the
-        message is the tracer's) or differs, with ``case`` naming the layer and ``got`` and
+        ``malformed`` if the answer is not a module; ``wrong`` if it differs or fails on the
+        input, with ``case`` naming the first layer that differs and ``got`` and
         ``expected`` as (output shape, parameters).
 
     Raises
@@ -966,7 +1068,8 @@ def compare_module(answer: Any, reference: Any, input_shape: Sequence[int]) -> V
     >>> mine = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2),
     ...                      nn.Flatten(), nn.Linear(4 * 3 * 3, 10))
     >>> compare_module(mine, ref, (1, 8, 8))
-    wrong: layer 1 (Conv2d) outputs 4×6×6 in yours, 4×8×8 in the reference (both with 40 parameters)
+    wrong: layer 1 (Conv2d) outputs 4×6×6 in yours, 4×8×8 in the reference (both with 40
+    parameters)
     """
     from torch import nn
 
@@ -974,7 +1077,7 @@ def compare_module(answer: Any, reference: Any, input_shape: Sequence[int]) -> V
 
     if not isinstance(reference, nn.Module):
         raise TypeError(f"reference must be a torch.nn.Module, got {type(reference).__name__}")
-    input_shape = int_shape("input_shape", input_shape)
+    input_shape = int_sequence("input_shape", input_shape, minimum=1)
     ref = _layers(trace_shapes(reference, input_shape))
     form = f"a torch.nn.Module that reads inputs of shape {tuple(input_shape)}"
     if answer is ... or answer is None:
@@ -985,20 +1088,18 @@ def compare_module(answer: Any, reference: Any, input_shape: Sequence[int]) -> V
     try:
         mine = _layers(trace_shapes(answer, input_shape))
     except Exception as e:  # noqa: BLE001  (the reader's network fails on the input)
-        return _verdict("wrong", f"your network fails on an input of shape "
-                                 f"{tuple(input_shape)}: {e}")
-    for i, (a, b) in enumerate(zip(mine, ref), start=1):
-        if a.output_shape != b.output_shape or a.params != b.params:
-            if a.output_shape != b.output_shape:
-                what = f"outputs {_shape(a.output_shape)} in yours, {_shape(b.output_shape)} " \
-                       f"in the reference"
-                what += f" (both with {a.params:,} parameters)" if a.params == b.params else \
-                    f", with {a.params:,} and {b.params:,} parameters"
-            else:
-                what = f"has {a.params:,} parameters in yours, {b.params:,} in the reference"
-            name = a.type if a.type == b.type else f"{a.type}; the reference's is {b.type}"
-            return _verdict("wrong", f"layer {i} ({name}) {what}", case=f"layer {i} ({a.type})",
-                            got=(a.output_shape, a.params), expected=(b.output_shape, b.params))
+        # where does it first differ, before it fails?  Both networks by a forward pass.
+        failure = f"fails on an input of shape {tuple(input_shape)}: {e}"
+        partial, _ = _leaf_layers(answer, tuple(input_shape))
+        ref_leaves, _ = _leaf_layers(reference, tuple(input_shape))
+        first = _first_difference(partial, ref_leaves)
+        if first is None:
+            return _verdict("wrong", f"your network {failure}")
+        return Verdict("wrong", f"{first.message}; then your network {failure}", first.case,
+                       first.got, first.expected)
+    first = _first_difference(mine, ref)
+    if first is not None:
+        return first
     if len(mine) != len(ref):
         if len(mine) < len(ref):
             nxt = ref[len(mine)]

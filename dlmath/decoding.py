@@ -31,7 +31,15 @@ from typing import Any
 
 import torch
 
-from dlmath._validate import check_int, check_number
+from dlmath._validate import (
+    check_callable,
+    check_entries,
+    check_generator,
+    check_int,
+    check_number,
+    check_tensor,
+    is_int,
+)
 
 __all__ = [
     "Hypothesis",
@@ -79,12 +87,24 @@ class Hypothesis:
 
 # --- filters on logits -------------------------------------------------------------------
 
-def _check_logits(logits: torch.Tensor) -> None:
+def _check_logits(logits: torch.Tensor, name: str = "logits") -> None:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise TypeError("logits must be a floating-point torch.Tensor")
+        raise TypeError(f"{name} must be a floating-point torch.Tensor")
     if logits.dim() == 0 or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have a non-empty last (vocabulary) axis, got shape "
+        raise ValueError(f"{name} must have a non-empty last (vocabulary) axis, got shape "
                          f"{tuple(logits.shape)}")
+    # -inf marks a removed token; NaN and +inf have no probability
+    if bool((torch.isnan(logits) | torch.isposinf(logits)).any()):
+        raise ValueError(f"{name} must not hold NaN or +inf (-inf marks a removed token)")
+
+
+def _check_rows(logits: torch.Tensor, name: str = "logits") -> None:
+    """Every row must leave some token possible (a finite logit) to choose from."""
+    dead = torch.isneginf(logits).all(dim=-1)
+    if bool(dead.any()):
+        row = tuple(dead.nonzero()[0].tolist())
+        raise ValueError(f"{name} of row {row[0] if len(row) == 1 else row} are all -inf: "
+                         f"no token is possible")
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -129,7 +149,15 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """
     _check_logits(logits)
     temperature = check_number("temperature", temperature, positive=True)
-    return logits / temperature
+    if temperature > torch.finfo(logits.dtype).max:      # inf in the logits' dtype: -inf/inf = nan
+        raise ValueError(f"temperature must be representable in {logits.dtype} (at most "
+                         f"{torch.finfo(logits.dtype).max:.3g}), got {temperature!r}")
+    out = logits / temperature
+    if bool((torch.isfinite(logits) & ~torch.isfinite(out)).any()):
+        raise ValueError(f"temperature {temperature!r} is so small that logits / temperature "
+                         f"overflows {logits.dtype}; for the limit of a temperature near 0 use "
+                         f"top_k=1 (greedy decoding)")
+    return out
 
 
 def _descending(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -286,8 +314,13 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     ----------
     holtzman2020curious.  Chapter: :ref:`ch-transformers`.
     """
+    _check_logits(logits)
+    temperature = check_number("temperature", temperature, positive=True)
+    if top_k is not None:
+        check_int("top_k", top_k, 1)
+    if top_p is not None:
+        check_number("top_p", top_p, interval="(0, 1]")
     out = apply_temperature(logits, temperature) if temperature != 1.0 else logits
-    _check_logits(out)
     if top_k is not None:
         out = top_k_filter(out, top_k)
     if top_p is not None:
@@ -341,6 +374,8 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     _check_logits(logits)
     if logits.dim() != 2:
         raise ValueError(f"logits must have shape (N, V), got {tuple(logits.shape)}")
+    _check_rows(logits)
+    check_generator("generator", generator)
     probs = filter_logits(logits.float(), temperature, top_k, top_p).softmax(dim=-1)   # (N, V)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
@@ -380,48 +415,89 @@ def _first_tensor(state: Any) -> torch.Tensor | None:
     return None
 
 
-def _start(state: Any, bos: int | torch.Tensor, batch_size: int | None) -> torch.Tensor:
-    """The ``(N,)`` start tokens; N from bos, batch_size or the state."""
+#: The most tokens a decoder generates per sequence, and rounds of sample_distinct.
+MAX_STEPS = 10**6
+
+
+def _start(step: Any, state: Any, bos: int | torch.Tensor, eos: int | None, max_len: int,
+           batch_size: int | None) -> torch.Tensor:
+    """Check the common arguments of the decoders; the ``(N,)`` start tokens.
+
+    N comes from bos, batch_size or the state.  ``eos=None`` (no end token) is for
+    :meth:`dlmath.models.gpt.GPT.generate` only: the public decoders require an int.
+    """
+    check_callable("step", step)
+    check_int("eos", eos, 0, allow_none=True)
+    check_int("max_len", max_len, 1, MAX_STEPS)
+    check_int("batch_size", batch_size, 1, allow_none=True)
     ref = _first_tensor(state)
+    if ref is not None and ref.dim() == 0:
+        raise ValueError("state must hold tensors with the batch as their first dimension, got "
+                         "a 0-d tensor")
     dev = ref.device if ref is not None else torch.device("cpu")
     if isinstance(bos, torch.Tensor):
         if bos.dim() != 1:
             raise ValueError(f"bos must be an int or a 1-D tensor of start tokens, got shape "
                              f"{tuple(bos.shape)}")
+        check_tensor("bos", bos, integer=True)
+        if bool((bos < 0).any()):
+            raise ValueError(f"bos must hold token ids >= 0, got {bos.tolist()}")
         return bos.to(dev, torch.long)
-    if isinstance(bos, bool) or not isinstance(bos, int):
+    if not is_int(bos):
         raise TypeError(f"bos must be an int or a tensor, got {type(bos).__name__}")
+    check_int("bos", bos, 0)
     if batch_size is None:
         if ref is None:
             raise ValueError("batch_size is needed when state holds no tensor")
         batch_size = ref.shape[0]
+    check_entries(f"a batch of batch_size={batch_size} start tokens", batch_size)
     return torch.full((batch_size,), bos, dtype=torch.long, device=dev)
 
 
-def _run(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max_len: int,
+def _check_step(logits: Any, n: int, tokens: torch.Tensor, eos: int | None, first: bool) -> None:
+    """What ``step`` returned: ``(n, V)`` logits with a possible token in every row."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != n:
+        raise ValueError(f"step must return logits of shape (N, V) = ({n}, V), got "
+                         f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else logits!r}")
+    _check_logits(logits, "the logits that step returned")
+    _check_rows(logits, "the logits that step returned")
+    V = logits.shape[-1]
+    if first:   # the ids the decoder chose (bos, eos) must be tokens of the model
+        if eos is not None and eos >= V:
+            raise ValueError(f"eos must be a token id in [0, {V}) (V from the logits of step), "
+                             f"got {eos}")
+        if n and int(tokens.max()) >= V:
+            raise ValueError(f"bos must hold token ids in [0, {V}) (V from the logits of "
+                             f"step), got {int(tokens.max())}")
+
+
+def _run(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int | None, max_len: int,
          choose: Callable[[torch.Tensor], torch.Tensor],
          batch_size: int | None) -> list[Hypothesis]:
     """Left-to-right decoding with one choice per row (greedy or sampled)."""
-    check_int("max_len", max_len, 1)
-    tokens = _start(state, bos, batch_size)                          # (N,)
+    tokens = _start(step, state, bos, eos, max_len, batch_size)      # (N,)
     n = tokens.shape[0]
     done = torch.zeros(n, dtype=torch.bool, device=tokens.device)    # (N,)
     total = torch.zeros(n, device=tokens.device)                     # (N,) log p so far
     out = []
-    for _ in range(max_len):
+    for t in range(max_len):
         logits, state = step(tokens, state)                         # (N, V)
+        _check_step(logits, n, tokens, eos, t == 0)
         logp = logits.float().log_softmax(dim=-1)                    # (N, V)
         nxt = choose(logits)                                         # (N,)
         total = total + torch.where(done, 0.0, logp.gather(1, nxt[:, None]).squeeze(1))
-        out.append(torch.where(done, eos, nxt))
-        done = done | (nxt == eos)
+        if eos is not None:
+            out.append(torch.where(done, eos, nxt))
+            done = done | (nxt == eos)
+        else:                                                        # no end token
+            out.append(nxt)
         tokens = nxt
         if bool(done.all()):
             break
     seqs = torch.stack(out, dim=1).tolist()                          # (N, L)
     hyps = []
     for row, lp in zip(seqs, total.tolist()):
-        finished = eos in row
+        finished = eos is not None and eos in row
         hyps.append(Hypothesis(tuple(row[: row.index(eos)] if finished else row), lp, finished))
     return hyps
 
@@ -475,6 +551,7 @@ def greedy_decode(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, m
     ----------
     sutskever2014sequence.  Chapter: :ref:`ch-seq2seq`.
     """
+    check_int("eos", eos, 0)
     return _run(step, state, bos, eos, max_len, _stable_argmax, batch_size)
 
 
@@ -520,7 +597,17 @@ def sample_decode(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, m
     ----------
     holtzman2020curious.  Chapter: :ref:`ch-transformers`.
     """
+    check_int("eos", eos, 0)
+    return _sample(step, state, bos, eos, max_len, temperature, top_k, top_p, generator,
+                   batch_size)
+
+
+def _sample(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int | None, max_len: int,
+            temperature: float, top_k: int | None, top_p: float | None,
+            generator: torch.Generator | None, batch_size: int | None) -> list[Hypothesis]:
+    """:func:`sample_decode`, where ``eos=None`` means no end token (``GPT.generate``)."""
     filter_logits(torch.zeros(2), temperature, top_k, top_p)         # validate arguments early
+    check_generator("generator", generator)
 
     def choose(logits: torch.Tensor) -> torch.Tensor:
         return sample_next(logits, temperature, top_k, top_p, generator)
@@ -584,10 +671,14 @@ def sample_distinct(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int,
     holtzman2020curious.  Chapter: :ref:`ch-seq2seq`.
     """
     check_int("k", k, 1)
-    check_int("max_rounds", max_rounds, 1)
+    check_int("max_rounds", max_rounds, 1, MAX_STEPS)
     m = 2 * k if samples_per_round is None else check_int("samples_per_round", samples_per_round, 1)
-    starts = _start(state, bos, batch_size)                          # (B,)
+    filter_logits(torch.zeros(2), temperature, top_k, top_p)         # validate arguments early
+    check_generator("generator", generator)
+    check_int("eos", eos, 0)
+    starts = _start(step, state, bos, eos, max_len, batch_size)      # (B,)
     n = starts.shape[0]
+    check_entries(f"{n} inputs times samples_per_round={m} samples", n * m)
     found: list[dict[tuple[int, ...], Hypothesis]] = [{} for _ in range(n)]
     for _ in range(max_rounds):
         todo = [b for b in range(n) if len(found[b]) < k]
@@ -647,9 +738,16 @@ def length_normalised_score(log_prob: float, length: int, alpha: float = 1.0) ->
     ----------
     Chapter: :ref:`ch-seq2seq`.
     """
+    log_prob = check_number("log_prob", log_prob, finite=False)
+    if log_prob > 0:
+        raise ValueError(f"log_prob must be <= 0 (a log-probability), got {log_prob!r}")
     check_int("length", length, 1)
     check_number("alpha", alpha, nonnegative=True)
-    return log_prob / length ** alpha
+    try:
+        return log_prob / length ** alpha
+    except OverflowError:
+        raise ValueError(f"alpha {alpha!r} is too large: length {length} ** alpha overflows a "
+                         f"float") from None
 
 
 def beam_search(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max_len: int,
@@ -714,14 +812,15 @@ def beam_search(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max
     ----------
     sutskever2014sequence.  Chapter: :ref:`ch-seq2seq`.
     """
-    check_int("max_len", max_len, 1)
     check_int("beam_width", beam_width, 1)
     n_best = beam_width if n_best is None else check_int("n_best", n_best, 1, beam_width)
-    length_normalised_score(0.0, 1, alpha)                           # validate alpha
+    check_int("eos", eos, 0)
+    starts = _start(step, state, bos, eos, max_len, batch_size)      # (B,)
+    length_normalised_score(-1.0, max_len, alpha)     # validate alpha for the longest hypothesis
 
     k = beam_width
-    starts = _start(state, bos, batch_size)                          # (B,)
     B, dev = starts.shape[0], starts.device
+    check_entries(f"{B} inputs times beam_width={k} beams", B * k)
     rows = torch.arange(B, device=dev).repeat_interleave(k)          # (B*k,) input of each beam
     state = _index_state(state, rows)
     tokens = starts[rows]                                            # (B*k,)
@@ -732,9 +831,11 @@ def beam_search(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int, max
     slot = torch.arange(k, device=dev)                               # (k,)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     alive = scores > float("-inf")                                   # (B, k)
-    for _ in range(max_len):
+    for t in range(max_len):
         logits, state = step(tokens, state)                         # (B*k, V)
+        _check_step(logits, B * k, tokens, eos, t == 0)
         V = logits.shape[-1]
+        check_entries(f"{B} inputs times beam_width={k} beams times {V} tokens", B * k * V)
         logp = logits.float().log_softmax(dim=-1).view(B, k, V)      # (B, k, V)
         # score of extending beam j by token v: s_j + log p(v | beam j)
         cand = torch.where(alive[:, :, None], scores[:, :, None] + logp,

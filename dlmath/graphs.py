@@ -28,7 +28,14 @@ from typing import Any
 import sympy as sp
 import torch
 
-from dlmath._validate import check_bool, check_choice, check_int, check_number, is_int
+from dlmath._validate import (
+    check_bool,
+    check_choice,
+    check_entries,
+    check_int,
+    check_number,
+    is_int,
+)
 
 __all__ = [
     "adjacency_matrix",
@@ -93,11 +100,13 @@ def _square(name: str, A: Any, dtype: torch.dtype | None = None,
     rows = _networkx_rows(A)
     like = _like(A)
     try:
-        T = torch.as_tensor(A if rows is None else rows).to(
-            dtype=dtype or like["dtype"], device=device or like["device"])
+        T = torch.as_tensor(A if rows is None else rows)
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be a square matrix (tensor, array or nested lists), "
                         f"got {type(A).__name__}: {err}") from None
+    if T.is_complex():                  # a cast to a real dtype would drop the imaginary parts
+        raise TypeError(f"{name} must be real, got complex entries ({T.dtype})")
+    T = T.to(dtype=dtype or like["dtype"], device=device or like["device"])
     if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {tuple(T.shape)}")
     return T
@@ -314,7 +323,10 @@ def adjacency_matrix(edges: Iterable[Sequence[int]], num_nodes: int, *,
     Chapter: :ref:`ch-graphs`.
     """
     num_nodes = check_int("num_nodes", num_nodes, 1)
+    check_entries(f"the adjacency matrix of num_nodes={num_nodes} nodes", num_nodes**2)
     _flags(directed=directed, self_loops=self_loops)
+    if isinstance(edges, (str, bytes)) or not isinstance(edges, (Iterable, torch.Tensor)):
+        raise TypeError(f"edges must be a sequence of (u, v) pairs, got {type(edges).__name__}")
     edges = edges.tolist() if isinstance(edges, torch.Tensor) else list(edges)
     if weights is None:
         w = [1.0] * len(edges)
@@ -449,7 +461,12 @@ def undirected_repairs(A: Any, degrees: Sequence[float] | None = None, *,
     check_int("max_free", max_free, 0)
     n = A.shape[0]
     if degrees is not None:
-        deg = torch.as_tensor([float(d) for d in degrees], dtype=A.dtype, device=A.device)
+        if hasattr(degrees, "tolist"):                # a tensor or a NumPy array
+            degrees = degrees.tolist()
+        if isinstance(degrees, (str, bytes)) or not isinstance(degrees, Sequence):
+            raise TypeError(f"degrees must be a sequence of numbers, got {type(degrees).__name__}")
+        deg = torch.as_tensor([check_number(f"degrees[{i}]", d) for i, d in enumerate(degrees)],
+                              dtype=A.dtype, device=A.device)
         if deg.shape != (n,):
             raise ValueError(f"degrees must have one entry per node ({n}), got {deg.shape[0]}")
     base = torch.triu(A * (A == A.T), diagonal=1)        # pairs on which A agrees with itself
@@ -519,7 +536,11 @@ def walk_counts(A: Any, k: int) -> torch.Tensor:
     Chapter: :ref:`ch-graphs`.
     """
     A = validate_adjacency(A, directed=True, self_loops=True, weighted=True)
-    return torch.linalg.matrix_power(A, check_int("k", k, 0))
+    out = torch.linalg.matrix_power(A, check_int("k", k, 0))
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"the walk counts of length k={k} overflow {A.dtype}; "
+                         f"walk_counts_sym computes them exactly")
+    return out
 
 
 def walk_counts_sym(A: Any, k: int) -> sp.Matrix:
@@ -793,9 +814,12 @@ def _signal(name: str, X: Any, n: int, dtype: torch.dtype, device: torch.device 
             ) -> torch.Tensor:
     """A node signal as an (n, c) tensor of the given dtype and device."""
     try:
-        T = torch.as_tensor(X).to(dtype=dtype, device=device)
+        T = torch.as_tensor(X)
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} must be numeric, got {type(X).__name__}: {err}") from None
+    if T.is_complex() or T.dtype == torch.bool:
+        raise TypeError(f"{name} must be real numbers, got {T.dtype}")
+    T = T.to(dtype=dtype, device=device)
     if T.ndim == 1:
         T = T[:, None]
     if T.ndim != 2 or T.shape[0] != n:
@@ -957,11 +981,11 @@ def laplacian_smoothing(X: Any, A: Any, alpha: float, steps: int = 1,
     """
     check_choice("normalization", normalization, _NORMALIZATIONS)
     alpha = check_number("alpha", alpha, nonnegative=True)
-    steps = check_int("steps", steps, 0)
+    steps = check_int("steps", steps, 0, 10**6)       # one matrix product per step
     like = _like(X, A)
     L = laplacian(_square("A", A, **like), normalization)
-    one_dim = torch.as_tensor(X).ndim == 1
     Y = _signal("X", X, L.shape[0], **like)             # (n, c)
+    one_dim = torch.as_tensor(X).ndim == 1
     for _ in range(steps):
         Y = Y - alpha * (L @ Y)
     return Y[:, 0] if one_dim else Y

@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from dlmath._validate import check_int
+from dlmath._validate import check_int, check_tensor
 
 __all__ = [
     "edit_distance",
@@ -364,11 +364,21 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     ----------
     Chapter: :ref:`ch-seq2seq`.
     """
-    if logits.dim() != 3 or targets.dim() != 2 or logits.shape[:2] != targets.shape:
-        raise ValueError(f"logits must be (B, T, V) and targets (B, T); got {tuple(logits.shape)} "
-                         f"and {tuple(targets.shape)}")
-    if not bool((targets != ignore_index).any()):
+    check_tensor("logits", logits, floating=True, real=True)
+    check_tensor("targets", targets, integer=True)
+    ignore_index = check_int("ignore_index", ignore_index)
+    if logits.dim() != 3 or targets.dim() != 2 or logits.shape[:2] != targets.shape \
+            or logits.shape[-1] == 0:
+        raise ValueError(f"logits must be (B, T, V) with V >= 1 and targets (B, T); got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    real = targets != ignore_index
+    if not bool(real.any()):
         raise ValueError(f"every target equals ignore_index {ignore_index}: nothing to average")
+    V = logits.shape[-1]
+    if bool(((targets < 0) | (targets >= V))[real].any()):
+        raise ValueError(f"targets must be token ids in [0, {V}) (V from logits) or "
+                         f"ignore_index {ignore_index}, got {targets[real].min().item()} .. "
+                         f"{targets[real].max().item()}")
     # (B*T, V) against (B*T,); padding positions contribute nothing to sum or count
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            ignore_index=ignore_index)

@@ -29,7 +29,16 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from dlmath._validate import check_bool, check_int, check_number
+from dlmath._validate import (
+    check_bool,
+    check_device,
+    check_entries,
+    check_generator,
+    check_int,
+    check_number,
+    check_tensor,
+    int_sequence,
+)
 from dlmath.data.tensors import DataSplits, TensorSplit
 
 __all__ = [
@@ -107,7 +116,11 @@ def dropout_mask(shape: Sequence[int], p: float, generator: torch.Generator | No
     Chapter: :ref:`ch-regularisation`.
     """
     p = check_number("p", p, interval="[0, 1)")
-    u = torch.rand(tuple(shape), generator=generator, device=device)
+    shape = int_sequence("shape", shape, 0, min_len=0)
+    check_entries(f"a mask of shape {shape}", math.prod(shape))
+    check_generator("generator", generator)
+    device = check_device("device", device)
+    u = torch.rand(shape, generator=generator, device=device)
     return u >= p
 
 
@@ -164,7 +177,9 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     ----------
     Srivastava et al. (2014); ``torch.nn.Dropout``.  Chapter: :ref:`ch-regularisation`.
     """
+    check_tensor("x", x, floating=True, real=True)
     p = check_number("p", p, interval="[0, 1)")
+    check_generator("generator", generator)
     if not check_bool("training", training):
         return x
     keep = _mask_for(x, p, generator, mask)
@@ -223,7 +238,9 @@ def weight_scaling_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     ----------
     Srivastava et al. (2014), section 2.  Chapter: :ref:`ch-regularisation`.
     """
+    check_tensor("x", x, floating=True, real=True)
     p = check_number("p", p, interval="[0, 1)")
+    check_generator("generator", generator)
     if not check_bool("training", training):
         # test time: the expectation (1 - p) x of the training output
         return (1.0 - p) * x
@@ -234,8 +251,19 @@ def weight_scaling_dropout(x: torch.Tensor, p: float, *, training: bool = True,
 # Momentum on a quadratic
 # --------------------------------------------------------------------------------------
 
+def _finite_array(name: str, value: object) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__} "
+                        f"{value!r}") from None
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return a
+
+
 def _as_matrix(hessian: object) -> np.ndarray:
-    a = np.asarray(hessian, dtype=np.float64)
+    a = _finite_array("hessian", hessian)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"hessian must be a square matrix, got shape {a.shape}")
     if not np.allclose(a, a.T):
@@ -315,14 +343,15 @@ def quadratic_gd_trajectory(hessian: Sequence[Sequence[float]] | np.ndarray,
     """
     a = _as_matrix(hessian)
     d = a.shape[0]
-    x = np.asarray(start, dtype=np.float64).copy()
-    b = np.zeros(d) if linear is None else np.asarray(linear, dtype=np.float64)
+    x = _finite_array("start", start).copy()
+    b = np.zeros(d) if linear is None else _finite_array("linear", linear)
     if x.shape != (d,) or b.shape != (d,):
         raise ValueError(f"start and linear must have shape ({d},), got {x.shape} and {b.shape}")
     _check_lr_momentum(lr, momentum, nesterov)
     if nesterov and momentum == 0:
         raise ValueError("nesterov needs momentum > 0")
-    check_int("steps", steps, 0)
+    check_int("steps", steps, 0, 10**6)          # every iterate is kept
+    check_entries(f"the trajectory of steps={steps} in {d} dimensions", (steps + 1) * d)
     out = np.empty((steps + 1, d))
     out[0] = x
     v = np.zeros(d)
@@ -537,10 +566,21 @@ def channel_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ValueError("x must be a tensor of shape (N, C, ...)")
+    check_tensor("x", x, floating=True, real=True)
     flat = x.transpose(0, 1).reshape(x.shape[1], -1)            # (C, M)
     if flat.shape[1] < 2:
         raise ValueError(f"x needs at least two values per channel, got {flat.shape[1]}")
     return flat.mean(1), flat.std(1)
+
+
+def _statistic(name: str, value: object) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor of numbers, got {type(value).__name__}") from None
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be real numbers, got {t.dtype}")
+    return t
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -579,10 +619,11 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ValueError("x must be a tensor of shape (N, C, ...)")
+    check_tensor("x", x, real=True)
     C = x.shape[1]
     # the statistics follow x: a float64 mean does not turn float32 images into float64
     like = {"dtype": x.dtype if x.is_floating_point() else None, "device": x.device}
-    mean, std = torch.as_tensor(mean).to(**like), torch.as_tensor(std).to(**like)
+    mean, std = (_statistic(name, v).to(**like) for name, v in (("mean", mean), ("std", std)))
     if mean.shape != (C,) or std.shape != (C,):
         raise ValueError(f"mean and std must have shape ({C},), one entry per channel, got "
                          f"{tuple(mean.shape)} and {tuple(std.shape)}")
@@ -686,6 +727,11 @@ def class_accuracy(predictions: torch.Tensor, targets: torch.Tensor,
     Chapter: :ref:`ch-regularisation`.
     """
     check_int("num_classes", num_classes, 1)
+    check_entries(f"the per-class counts of num_classes={num_classes}", num_classes)
+    check_tensor("predictions", predictions, 1, real=True)
+    check_tensor("targets", targets, 1, integer=True)
+    if predictions.dim() == 1:
+        check_tensor("predictions", predictions, integer=True)   # class indices; logits are 2-d
     if predictions.dim() == 2:
         predictions = predictions.argmax(1)
     if predictions.shape != targets.shape or targets.dim() != 1:

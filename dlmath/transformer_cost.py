@@ -35,7 +35,8 @@ import numpy as np
 import sympy as sp
 import torch
 
-from dlmath._validate import (check_bool, check_callable, check_choice, check_int, check_number,
+from dlmath._validate import (check_bool, check_callable, check_choice, check_device,
+                              check_dtype, check_entries, check_int, check_number, check_seed,
                               check_size, check_tensor)
 from dlmath.attention import rotary_embedding, sinusoidal_positional_encoding
 from dlmath.softmax import softmax_jacobian
@@ -266,8 +267,8 @@ def time_call(fn: Callable, *args: Any, repeats: int = 5, warmup: int = 1) -> fl
     Chapter: :ref:`ch-transformers`.
     """
     fn = check_callable("fn", fn)
-    repeats = check_int("repeats", repeats, 1)
-    warmup = check_int("warmup", warmup, 0)
+    repeats = check_int("repeats", repeats, 1, 10**6)
+    warmup = check_int("warmup", warmup, 0, 10**6)
     for _ in range(warmup):
         fn(*args)
     _sync(args)
@@ -441,11 +442,13 @@ def attention_cost_vs_length(attention: Callable, lengths: Sequence[int], *, d_k
         raise ValueError(f"lengths must be a non-empty sequence of ints >= 1, got {lengths!r}")
     lengths = [check_int(f"lengths[{i}]", T, 1) for i, T in enumerate(lengths)]
     d_k, batch, heads = check_int("d_k", d_k, 1), check_int("batch", batch, 1), check_int("heads", heads, 1)
-    repeats = check_int("repeats", repeats, 1)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    dev = torch.device("cpu" if device is None else device)
-    gen = torch.Generator().manual_seed(seed)
+    for i, T in enumerate(lengths):   # q, k, v of (B, h, T, d_k) and the (B, h, T, T) scores
+        check_entries(f"the queries or scores of batch={batch}, heads={heads}, "
+                      f"lengths[{i}]={T} and d_k={d_k}", batch * heads * T * max(T, d_k))
+    repeats = check_int("repeats", repeats, 1, 10**6)
+    check_dtype("dtype", dtype, floating=True)
+    dev = check_device("device", device) or torch.device("cpu")
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     itemsize = torch.empty((), dtype=dtype).element_size()
     rows = []
     for T in lengths:
@@ -490,8 +493,11 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    xs = np.asarray(x, dtype=float)
-    ys = np.asarray(y, dtype=float)
+    try:
+        xs = np.asarray(x, dtype=float)
+        ys = np.asarray(y, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"x and y must be sequences of numbers, got {x!r} and {y!r}") from None
     if xs.ndim != 1 or xs.shape != ys.shape or xs.size < 2:
         raise ValueError(f"x and y must be 1-D of the same length >= 2, got shapes {xs.shape} and {ys.shape}")
     if not (np.all(xs > 0) and np.all(ys > 0)):
@@ -584,8 +590,10 @@ def sample_dot_products(d_k: int, num_samples: int, *, mean: float = 0.0, std: f
     """
     d_k = check_int("d_k", d_k, 1)
     num_samples = check_int("num_samples", num_samples, 1)
+    check_entries(f"(num_samples, d_k) = ({num_samples}, {d_k}) samples", num_samples * d_k)
+    mean = check_number("mean", mean)
     std = check_number("std", std, positive=True)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     q = mean + std * torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)   # (N, d)
     k = mean + std * torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)   # (N, d)
     # s_n = sum_i q_ni k_ni
@@ -670,8 +678,10 @@ def softmax_saturation(d_k: int, num_keys: int, *, scaled: bool = True, num_samp
     d_k = check_int("d_k", d_k, 1)
     n = check_int("num_keys", num_keys, 2)
     num_samples = check_int("num_samples", num_samples, 1)
+    check_entries(f"(num_samples, num_keys, d_k) = ({num_samples}, {n}, {d_k}) keys",
+                  num_samples * n * d_k)
     check_bool("scaled", scaled)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     q = torch.randn(num_samples, d_k, generator=gen, dtype=torch.float64)      # (N, d)
     K = torch.randn(num_samples, n, d_k, generator=gen, dtype=torch.float64)   # (N, n, d)
     c = 1.0 / math.sqrt(d_k) if scaled else 1.0
@@ -751,13 +761,15 @@ def attention_scores(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, *,
     ----------
     Vaswani et al. (2017), section 3.5; Su et al. (2024).  Chapter: :ref:`ch-transformers`.
     """
-    x = check_tensor("x", x, 2, floating=True)
-    W_q, W_k = check_tensor("W_q", W_q, 2, floating=True), check_tensor("W_k", W_k, 2, floating=True)
+    x = check_tensor("x", x, 2, floating=True, real=True)
+    W_q = check_tensor("W_q", W_q, 2, floating=True, real=True)
+    W_k = check_tensor("W_k", W_k, 2, floating=True, real=True)
     check_choice("encoding", encoding, _ENCODINGS)
     T, d = x.shape[-2], x.shape[-1]
     for name, W in (("W_q", W_q), ("W_k", W_k)):
         if W.ndim != 2 or W.shape[0] != d:
-            raise ValueError(f"{name} must have shape ({d}, d_k), got {tuple(W.shape)}")
+            raise ValueError(f"{name} must have shape ({d}, d_k), d the width of x, got "
+                             f"{tuple(W.shape)}")
     if W_q.shape != W_k.shape:
         raise ValueError(f"W_q and W_k must have the same shape, got {tuple(W_q.shape)} and {tuple(W_k.shape)}")
     if positions is None:
@@ -812,7 +824,7 @@ def toeplitz_defect(S: torch.Tensor) -> float:
     ----------
     Chapter: :ref:`ch-transformers`.
     """
-    S = check_tensor("S", S, 2, floating=True)
+    S = check_tensor("S", S, 2, floating=True, real=True, nonempty=True, finite=True)
     M, N = S.shape[-2], S.shape[-1]
     spread = 0.0
     for offset in range(-(M - 1), N):
@@ -857,6 +869,7 @@ def rotary_wavelengths(dim: int, base: float = 10000.0) -> torch.Tensor:
     """
     if check_int("dim", dim, 2) % 2:
         raise ValueError(f"dim must be an even int >= 2, got {dim!r}")
+    check_entries(f"the wavelengths of dim={dim}", dim // 2)
     base = check_number("base", base, interval="(1, inf)")
     # omega_i = base^(-2i/d)
     omega = float(base) ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
@@ -870,10 +883,14 @@ def rotary_wavelengths(dim: int, base: float = 10000.0) -> torch.Tensor:
 def _permutation_args(f: Any, x: Any, perm: Any) -> tuple[Callable, torch.Tensor, torch.Tensor]:
     """``f`` and ``x`` checked, ``perm`` as a permutation of the T rows of ``x`` on its device."""
     f = check_callable("f", f)
-    x = check_tensor("x", x, 2, floating=True)
+    x = check_tensor("x", x, 2, floating=True, nonempty=True)
     T = x.shape[-2]
-    perm = torch.as_tensor(perm)
-    if perm.shape != (T,) or not torch.equal(perm.sort().values.cpu(), torch.arange(T)):
+    try:
+        perm = torch.as_tensor(perm)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"perm must be a sequence of ints, got {perm!r}") from None
+    if perm.dtype not in (torch.int64, torch.int32) or perm.shape != (T,) or \
+            not torch.equal(perm.sort().values.cpu(), torch.arange(T)):
         raise ValueError(f"perm must be a permutation of 0..{T - 1}, got {perm.tolist()}")
     return f, x, perm.to(x.device)
 
@@ -994,7 +1011,7 @@ def jacobian_block_norms(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     Chapter: :ref:`ch-transformers`.
     """
     f = check_callable("f", f)
-    x = check_tensor("x", x, 2, floating=True)
+    x = check_tensor("x", x, 2, floating=True, real=True, nonempty=True)
     if x.ndim != 2:
         raise ValueError(f"x must have shape (T, d), got {tuple(x.shape)}")
     J = torch.autograd.functional.jacobian(f, x)                        # (T, d', T, d)

@@ -115,7 +115,7 @@ WRONG = {
     "hopfield-update": (lambda: _slip("hopfield-update"), (0,)),
     "hopfield-hessian": (lambda: _slip("hopfield-hessian"), (0, 0)),
     "hopfield-linearised": ("-log(exp(q) + exp(-q)) - tanh(q)*(q - 1/2)", dict(q=-2)),
-    "attention-identity": (lambda: _slip("attention-identity"), (0, 0)),
+    "attention-identity": (lambda: _slip("attention-identity"), (0,)),
     "graph-walks": (lambda: _slip("graph-walks"), (0, 0)),
     "graph-laplacian": (lambda: _slip("graph-laplacian"), (2, 3)),
     "dirichlet-energy": (36, None),
@@ -404,7 +404,7 @@ def test_tensor_malformed(answer, message):
     assert v.status == "malformed" and message in v.message
 
 
-# --- networks ---------------------------------------------------------------------------------------
+# --- networks -----------------------------------------------------------------------------
 
 def _ref():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -430,7 +430,8 @@ def test_module_first_differing_layer():
     mine = _ref()
     mine[0] = nn.Conv2d(1, 4, 3, padding=1, bias=False)
     v = compare_module(mine, _ref(), (1, 8, 8))
-    assert v.case == "layer 1 (Conv2d)" and "36 parameters in yours, 40 in the reference" in v.message
+    assert v.case == "layer 1 (Conv2d)"
+    assert "36 parameters in yours, 40 in the reference" in v.message
     mine = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2, 1), nn.Flatten(),
                          nn.Linear(196, 10))
     v = compare_module(mine, _ref(), (1, 8, 8))
@@ -444,9 +445,17 @@ def test_module_missing_extra_and_failing_layers():
     assert "stops after 3 layers" in v.message and "Linear" in v.message
     v = compare_module(nn.Sequential(*_ref(), nn.Linear(10, 2)), _ref(), (1, 8, 8))
     assert "1 more layer(s)" in v.message
+    # a network that fails: the first layer that differs before the failure, then the failure
     broken = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(64, 10))
     v = compare_module(broken, _ref(), (1, 8, 8))
+    assert v.status == "wrong" and v.case == "layer 1 (Conv2d)"
+    assert "4×6×6 in yours, 4×8×8 in the reference" in v.message
+    assert "then your network fails on an input of shape (1, 8, 8)" in v.message
+    broken = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(),
+                           nn.Linear(65, 10))
+    v = compare_module(broken, _ref(), (1, 8, 8))
     assert v.status == "wrong" and v.message.startswith("your network fails on an input")
+    assert "in_features=65" in v.message
 
 
 def test_module_malformed_and_bad_reference():
@@ -455,7 +464,7 @@ def test_module_malformed_and_bad_reference():
         compare_module(_ref(), "net", (1, 8, 8))
 
 
-# --- verdicts, check and grade --------------------------------------------------------------------------
+# --- verdicts, check and grade ------------------------------------------------------------
 
 def test_verdict_text_and_html():
     v = Verdict("wrong", "at n=5 your formula gives 2.5, the answer is 2")

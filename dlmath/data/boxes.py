@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlmath._validate import check_int
+from dlmath._validate import check_dtype, check_entries, check_int, check_seed
 from dlmath.data.tensors import DataSplits, TensorSplit
 
 __all__ = ["BoxLayout", "red_green_box_layouts", "render_boxes", "red_green_boxes"]
@@ -153,7 +153,7 @@ def red_green_box_layouts(n_train: int = 2000, n_val: int = 1000, n_test: int = 
     >>> red_green_box_layouts(10, 10, 10, band=(3, 30))
     Traceback (most recent call last):
     ...
-    ValueError: band (3, 30) shifted by 16 does not fit in 32 rows with boxes of 4: the last top row would be 46 > 28
+    ValueError: band (3, 30) with shift 16 does not fit in size 32 rows with box 4: the last top row would be 46 > 28
 
     See Also
     --------
@@ -165,8 +165,8 @@ def red_green_box_layouts(n_train: int = 2000, n_val: int = 1000, n_test: int = 
     Kayhan & van Gemert (CVPR 2020), experiment 2.  Chapter: :ref:`ch-padding-position`.
     """
     for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        check_int(name, value, 1)
-    check_int("seed", seed, 0)
+        check_entries(f"{name}={value} layouts", 4 * check_int(name, value, 1))
+    check_seed("seed", seed)
     check_int("size", size, 1)
     check_int("box", box, 1)
     check_int("shift", shift, 0)
@@ -176,8 +176,8 @@ def red_green_box_layouts(n_train: int = 2000, n_val: int = 1000, n_test: int = 
     if hi < lo:
         raise ValueError(f"band must be (first, last) with first <= last, got {band!r}")
     if hi + shift > size - box:
-        raise ValueError(f"band {tuple(band)} shifted by {shift} does not fit in {size} rows "
-                         f"with boxes of {box}: the last top row would be {hi + shift} > "
+        raise ValueError(f"band {tuple(band)} with shift {shift} does not fit in size {size} "
+                         f"rows with box {box}: the last top row would be {hi + shift} > "
                          f"{size - box}")
     left_max = (size - box) // 2 - box
     if left_max < 1 or left_max + box + 1 > size - box:
@@ -225,6 +225,9 @@ def render_boxes(layout: BoxLayout, dtype: torch.dtype = torch.float32) -> torch
     """
     if not isinstance(layout, BoxLayout):
         raise TypeError(f"layout must be a BoxLayout, got {type(layout).__name__}")
+    check_dtype("dtype", dtype)
+    check_entries(f"{len(layout)} images of 3 x size x size = 3 x {layout.size} x {layout.size}",
+                  3 * len(layout) * layout.size**2)
     idx = torch.arange(layout.size)                                     # (S,)
 
     def mask(corner: torch.Tensor) -> torch.Tensor:

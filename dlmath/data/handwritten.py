@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlmath._validate import check_bool, check_fractions, check_int
+from dlmath._validate import check_bool, check_entries, check_fractions, check_int, check_seed
 from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
 
 __all__ = ["digits", "pixel_permuted_digits"]
@@ -93,6 +93,8 @@ def digits(size: int = 8, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed:
     Chapter: :ref:`ch-training-cnns`.
     """
     check_int("size", size, 2)
+    check_entries(f"1797 images of size x size = {size} x {size}", 1797 * size * size)
+    check_seed("seed", seed)
     check_fractions("fractions", fractions, ("train", "val", "test"), positive=True)
     check_bool("standardize", standardize)
     from sklearn.datasets import load_digits
@@ -164,6 +166,8 @@ def pixel_permuted_digits(permutation_seed: int | None = 0, **digits_kwargs) -> 
     """
     from dlmath.equivariance import permute_pixels, pixel_permutation
 
+    if permutation_seed is not None:
+        check_seed("permutation_seed", permutation_seed)
     data = digits(**digits_kwargs)
     info = dict(data.info, pixel_permutation_seed=permutation_seed)
     if permutation_seed is None:

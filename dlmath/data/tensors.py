@@ -26,7 +26,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlmath._validate import check_fractions, check_int, check_number
+from dlmath._validate import (
+    check_entries,
+    check_fractions,
+    check_generator,
+    check_int,
+    check_number,
+    check_seed,
+    check_tensor,
+)
 
 __all__ = [
     "TensorSplit",
@@ -70,6 +78,9 @@ class TensorSplit:
     targets: torch.Tensor
 
     def __post_init__(self) -> None:
+        if not isinstance(self.inputs, (torch.Tensor, tuple, list)):
+            raise TypeError(f"inputs must be a tensor or a tuple of tensors, got "
+                            f"{type(self.inputs).__name__}")
         inputs = (self.inputs,) if isinstance(self.inputs, torch.Tensor) else tuple(self.inputs)
         if not inputs:
             raise ValueError("inputs must hold at least one tensor")
@@ -140,6 +151,8 @@ class DataSplits:
             if not isinstance(getattr(self, name), TensorSplit):
                 raise TypeError(f"{name} must be a TensorSplit, got "
                                 f"{type(getattr(self, name)).__name__}")
+        if not isinstance(self.info, Mapping):
+            raise TypeError(f"info must be a mapping (a dict), got {type(self.info).__name__}")
 
     def __getitem__(self, name: str) -> TensorSplit:
         if name not in ("train", "val", "test"):
@@ -206,11 +219,15 @@ def stratified_split(labels: Sequence[int] | np.ndarray | torch.Tensor,
     --------
     dlmath.data.digits : splits the handwritten digits with it.
     """
-    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be 1-d, got shape {y.shape}")
+    try:
+        y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    except (TypeError, ValueError):
+        raise TypeError(f"labels must be a 1-d sequence of class labels, got "
+                        f"{type(labels).__name__}") from None
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"labels must be 1-d and not empty, got shape {y.shape}")
     fr = check_fractions("fractions", fractions, positive=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("seed", seed))
     parts: list[list[np.ndarray]] = [[] for _ in fr]
     cum = np.cumsum(fr)
     for c in np.unique(y):
@@ -262,6 +279,7 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None,
     """
     _check_images(x)
     p = check_number("p", p, interval="[0, 1]")
+    check_generator("generator", generator)
     flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p   # (B,)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
@@ -307,8 +325,11 @@ def random_crop(x: torch.Tensor, generator: torch.Generator | None = None,
     """
     _check_images(x)
     padding = check_int("padding", padding, 0)
+    check_generator("generator", generator)
     if padding == 0:
         return x
+    check_entries(f"the images of shape {tuple(x.shape)} with padding {padding}",
+                  x[:, :, :1, :1].numel() * (x.shape[-2] + 2 * padding) * (x.shape[-1] + 2 * padding))
     B, C, H, W = x.shape
     padded = F.pad(x, (padding,) * 4)                                    # (B, C, H+2p, W+2p)
     off = torch.randint(0, 2 * padding + 1, (2, B), generator=generator, device=x.device)
@@ -362,10 +383,14 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     _check_images(x)
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"x must hold square images, got {x.shape[-2]}x{x.shape[-1]}")
+    check_tensor("x", x, floating=True, real=True)
+    degrees = check_number("degrees", degrees)
+    if abs(degrees) > 360:                 # the same rotation; the radians fit float32
+        degrees = math.fmod(degrees, 360.0)
     # grid_sample reads output pixel p from the input at theta p (x right, y down); with
     # theta = [[cos a, -sin a], [sin a, cos a]] the content turns by a counter-clockwise as
     # seen on screen (the example checks it).
-    a = torch.full((x.shape[0],), math.radians(float(degrees)), device=x.device)
+    a = torch.full((x.shape[0],), math.radians(degrees), device=x.device)
     return _rotate_by(x, a)
 
 
@@ -380,7 +405,7 @@ def random_rotation(x: torch.Tensor, generator: torch.Generator | None = None,
     generator : torch.Generator, optional
         On ``x``'s device.
     degrees : float
-        Largest angle, ``>= 0``.
+        Largest angle, in ``[0, 180]``.
 
     Returns
     -------
@@ -403,6 +428,8 @@ def random_rotation(x: torch.Tensor, generator: torch.Generator | None = None,
     _check_images(x)
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"x must hold square images, got {x.shape[-2]}x{x.shape[-1]}")
-    degrees = check_number("degrees", degrees, nonnegative=True)
+    check_tensor("x", x, floating=True, real=True)
+    degrees = check_number("degrees", degrees, interval="[0, 180]")   # 180: the whole circle
+    check_generator("generator", generator)
     u = torch.rand(x.shape[0], generator=generator, device=x.device)     # (B,) in [0, 1)
     return _rotate_by(x, torch.deg2rad((2 * u - 1) * float(degrees)))

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from dlmath._validate import check_int, check_number
+from dlmath._validate import check_dtype, check_entries, check_int, check_number, check_seed
 
 __all__ = ["two_moons", "circles", "blobs"]
 
@@ -82,9 +82,10 @@ def two_moons(n: int = 200, noise: float = 0.1, seed: int = 0,
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    check_int("n", n, 2)
+    check_entries(f"n={n} points", 2 * check_int("n", n, 2))
     noise = check_number("noise", noise, nonnegative=True)
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
+    check_dtype("dtype", dtype, floating=True)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, 2)
     t = math.pi * torch.rand(n, generator=gen, dtype=torch.float64)  # angle on the half circle
@@ -141,10 +142,11 @@ def circles(n: int = 200, noise: float = 0.05, factor: float = 0.5, seed: int = 
     ----------
     Chapter: :ref:`ch-mlp-backprop`.
     """
-    check_int("n", n, 2)
+    check_entries(f"n={n} points", 2 * check_int("n", n, 2))
     noise = check_number("noise", noise, nonnegative=True)
     factor = check_number("factor", factor, interval="(0, 1)")
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
+    check_dtype("dtype", dtype, floating=True)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, 2)
     t = 2 * math.pi * torch.rand(n, generator=gen, dtype=torch.float64)
@@ -205,10 +207,14 @@ def blobs(n: int = 300, k: int = 3, std: float = 0.5, radius: float = 2.0, seed:
     Chapter: :ref:`ch-mlp-backprop`.
     """
     check_int("k", k, 1)
-    check_int("n", n, k)
+    check_int("n", n)
+    if n < k:
+        raise ValueError(f"n must be >= {k} (k = {k} blobs need a point each), got {n}")
+    check_entries(f"n={n} points", 2 * n)
     std = check_number("std", std, nonnegative=True)
     radius = check_number("radius", radius, nonnegative=True)
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
+    check_dtype("dtype", dtype, floating=True)
     gen = torch.Generator().manual_seed(seed)
     y = _labels(n, k)
     angle = 2 * math.pi * y.to(torch.float64) / k

@@ -108,12 +108,19 @@ def strip_stress(phonemes: Iterable[str]) -> tuple[str, ...]:
     ----------
     cmudict.  Chapter: :ref:`ch-seq2seq`.
     """
+    if isinstance(phonemes, (str, bytes)) or not isinstance(phonemes, Iterable):
+        raise TypeError(f"phonemes must be a sequence of ARPAbet symbols (str), got "
+                        f"{type(phonemes).__name__}")
+    phonemes = tuple(phonemes)
+    for i, p in enumerate(phonemes):
+        if not isinstance(p, str):
+            raise TypeError(f"phonemes[{i}] must be a str, got {type(p).__name__} {p!r}")
     return tuple(p.rstrip("012") for p in phonemes)
 
 
-def _check_lengths(min_letters: int, max_letters: int | None) -> None:
+def _check_lengths(min_letters: int, max_letters: int | None, allow_none: bool = False) -> None:
     check_int("min_letters", min_letters, 1)
-    check_int("max_letters", max_letters, 1, allow_none=True)
+    check_int("max_letters", max_letters, 1, allow_none=allow_none)
     if max_letters is not None and max_letters < min_letters:
         raise ValueError(f"max_letters {max_letters} is below min_letters {min_letters}")
 
@@ -146,7 +153,7 @@ def dictionary_words(min_letters: int = 1, max_letters: int | None = None) -> fr
     ----------
     cmudict.  Chapter: :ref:`ch-transformers`.
     """
-    _check_lengths(min_letters, max_letters)
+    _check_lengths(min_letters, max_letters, allow_none=True)
     return frozenset(w for w in _dictionary() if _WORD.fullmatch(w) and min_letters <= len(w)
                      and (max_letters is None or len(w) <= max_letters))
 
@@ -258,6 +265,8 @@ def word_split(word: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
     ----------
     Chapter: :ref:`ch-seq2seq`.
     """
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a str, got {type(word).__name__} {word!r}")
     f = check_fractions("fractions", fractions, _SPLITS)
     u = _unit_hash(word)
     return "train" if u < f[0] else "validation" if u < f[0] + f[1] else "test"
@@ -404,7 +413,12 @@ class Vocab:
     pad_id, bos_id, eos_id = 0, 1, 2
 
     def __init__(self, tokens: Iterable[str], joiner: str = "") -> None:
+        if not isinstance(tokens, Iterable):
+            raise TypeError(f"tokens must be an iterable of str, got {type(tokens).__name__}")
         tokens = list(tokens)
+        for i, t in enumerate(tokens):
+            if not isinstance(t, str):
+                raise TypeError(f"tokens[{i}] must be a str, got {type(t).__name__} {t!r}")
         if len(set(tokens)) != len(tokens):
             raise ValueError("tokens must not repeat")
         if set(tokens) & set(SPECIALS):
@@ -567,6 +581,14 @@ def pairs_to_tensors(pairs: Sequence[Pair], src_vocab: Vocab | None = None,
     """
     src_vocab = phoneme_vocab() if src_vocab is None else src_vocab
     tgt_vocab = letter_vocab() if tgt_vocab is None else tgt_vocab
+    for name, vocab in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"{name} must be a Vocab or None, got {type(vocab).__name__}")
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not all(
+            isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise TypeError(f"pairs must be a sequence of (phonemes, word) pairs, got {pairs!r}"
+                        if len(repr(pairs)) < 80 else "pairs must be a sequence of (phonemes, "
+                        "word) pairs")
     if not pairs:
         raise ValueError("pairs is empty")
     src = src_vocab.encode_batch([p for p, _ in pairs])                    # (N, S)
@@ -667,7 +689,8 @@ def word_lm_splits(*, min_letters: int = 2, max_letters: int = 12,
     Returns
     -------
     DataSplits
-        Inputs and targets ``(N, max_letters + 1)`` of letter ids (``<pad>`` = 0,
+        Inputs and targets ``(N, L + 1)``, ``L`` the longest word kept (at most
+        ``max_letters``), of letter ids (``<pad>`` = 0,
         ``<bos>`` = 1, ``<eos>`` = 2, letters 3 to 28); ``info`` holds ``vocab_size``,
         ``pad_id``, ``block_size`` and the number of words per split.
 
@@ -698,7 +721,9 @@ def word_lm_splits(*, min_letters: int = 2, max_letters: int = 12,
               for name in ("train", "validation", "test")}
     if max_train_words is not None:
         splits["train"] = splits["train"][:max_train_words]
-    length = max_letters + 2                                      # <bos> word <eos>
+    # <bos> word <eos>; max_letters beyond the longest word would only add padding
+    longest = max((len(w) for part in splits.values() for w in part), default=0)
+    length = min(max_letters, longest) + 2
     vocab = letter_vocab()
     return DataSplits(_encode(splits["train"], length), _encode(splits["validation"], length),
                       _encode(splits["test"], length),

@@ -96,6 +96,9 @@ def combine_logits(logits: Sequence[torch.Tensor], combine: Combine = "logprob")
     sutskever2014sequence.  Chapter: :ref:`ch-seq2seq`.
     """
     check_choice("combine", combine, _COMBINE)
+    if isinstance(logits, (str, bytes, torch.Tensor)) or not isinstance(logits, Sequence):
+        raise TypeError(f"logits must be a sequence of tensors, one per member, got "
+                        f"{type(logits).__name__}")
     logits = list(logits)
     if not logits:
         raise ValueError("logits is empty: an ensemble needs at least one member")
@@ -172,6 +175,8 @@ class Ensemble:
 
     def __init__(self, models: Sequence[Any], combine: Combine = "logprob") -> None:
         check_choice("combine", combine, _COMBINE)
+        if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
+            raise TypeError(f"models must be a sequence of models, got {type(models).__name__}")
         models = list(models)
         if not models:
             raise ValueError("models is empty: an ensemble needs at least one member")

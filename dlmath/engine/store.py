@@ -1558,7 +1558,7 @@ class Entry:
         :func:`spec_key` of its spec alone: the entries of one computation across code,
         data and environment versions share it.  For a result derived from others, of its
         spec and its parents' lineages (a parent's ``.lineage`` attribute, such as
-        :attr:`dlmath.engine.Result.lineage`, else its key): the evaluations of two
+        the ``lineage`` of a :class:`dlmath.engine.train.Result`, else its key): the evaluations of two
         different models are two lineages, those of one model retrained are one.
     derived_from : tuple of str
         Keys of the results it was computed from.

@@ -66,7 +66,7 @@ TF32 and cuDNN flags, Python): an unchanged rebuild loads it, a change to any of
 re-trains.  A stored result is checked before it is used (its SHA-256, that it was stored
 for this identity, its shapes); a failed check re-trains with a warning.  A result derived
 from a trained one (an evaluation) is cached with ``store.cached(...,
-derived_from=[result])``, keyed by :attr:`Result.key`.
+derived_from=[result])``, keyed by the ``key`` of the :class:`Result`.
 
 Sequence models and custom tasks
 --------------------------------
@@ -137,7 +137,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from dlmath._validate import check_bool, check_choice, check_int, check_number
+from dlmath._validate import check_bool, check_choice, check_device, check_int, check_number
 from dlmath.engine import _stacked, store
 from dlmath.engine.hardware import device as _default_device
 from dlmath.data.tensors import DataSplits, TensorSplit
@@ -444,6 +444,7 @@ class Classification:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
+        check_int("ignore_index", self.ignore_index, allow_none=True)
         check_number("label_smoothing", self.label_smoothing, interval="[0, 1)")
 
     def _flat(self, outputs: torch.Tensor, targets: torch.Tensor):
@@ -591,7 +592,7 @@ class TrainConfig:
                 and hasattr(self.task, "metrics")):
             raise TypeError("task must be a dataclass instance with loss() and metrics() "
                             "methods, e.g. Classification()")
-        check_int("epochs", self.epochs, 1)
+        check_int("epochs", self.epochs, 1, 10**6)
         check_int("batch_size", self.batch_size, 1)
         check_int("eval_batch_size", self.eval_batch_size, 1)
         seeds = tuple(self.seeds) if isinstance(self.seeds, (tuple, list)) else (self.seeds,)
@@ -603,7 +604,11 @@ class TrainConfig:
         if self.grad_clip is not None:
             check_number("grad_clip", self.grad_clip, positive=True)
         if self.steps_per_epoch is not None:
-            check_int("steps_per_epoch", self.steps_per_epoch, 1)
+            check_int("steps_per_epoch", self.steps_per_epoch, 1, 10**9)
+        if isinstance(self.eval_splits, (str, bytes)) or \
+                not isinstance(self.eval_splits, (tuple, list)):
+            raise TypeError(f"eval_splits must be a tuple of split names, got "
+                            f"{self.eval_splits!r}")
         splits = tuple(self.eval_splits)
         if any(s not in ("train", "val") for s in splits) or len(set(splits)) != len(splits):
             raise ValueError(f"eval_splits must be distinct names among 'train', 'val', got "
@@ -612,6 +617,8 @@ class TrainConfig:
         check_choice("mode", self.mode, _MODES)
         if self.device is not None and not isinstance(self.device, str):
             raise TypeError(f"device must be a str or None, got {type(self.device).__name__}")
+        if self.device not in (None, "auto"):
+            check_device("device", self.device)       # the name; whether it exists: at run time
         store.canonical(self.task, "task")       # fail now, not after training
 
     def replace(self, **changes: Any) -> TrainConfig:

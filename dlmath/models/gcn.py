@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from dlmath._validate import check_bool, check_int, check_number
+from dlmath._validate import check_bool, check_entries, check_int, check_number
 
 __all__ = ["GraphConv", "GCN"]
 
@@ -52,6 +52,8 @@ class GraphConv(torch.nn.Module):
         super().__init__()
         check_int("in_features", in_features, 1)
         check_int("out_features", out_features, 1)
+        check_entries(f"the weights of in_features x out_features = {in_features} x "
+                      f"{out_features}", in_features * out_features)
         check_bool("bias", bias)
         self.linear = torch.nn.Linear(in_features, out_features, bias=False)
         torch.nn.init.xavier_uniform_(self.linear.weight)   # Glorot, as Kipf and Welling
@@ -103,6 +105,13 @@ class GCN(torch.nn.Module):
                  dropout: float = 0.5) -> None:
         super().__init__()
         dropout = check_number("dropout", dropout, interval="[0, 1)")
+        for name, value in (("in_features", in_features), ("hidden", hidden),
+                            ("out_features", out_features)):
+            check_int(name, value, 1)
+        check_entries(f"the weights of in_features x hidden = {in_features} x {hidden}",
+                      in_features * hidden)
+        check_entries(f"the weights of hidden x out_features = {hidden} x {out_features}",
+                      hidden * out_features)
         self.conv1 = GraphConv(in_features, hidden)
         self.conv2 = GraphConv(hidden, out_features)
         self.dropout = torch.nn.Dropout(dropout)

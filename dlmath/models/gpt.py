@@ -29,8 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlmath._validate import check_int, check_number, check_size
-from dlmath.decoding import Hypothesis, sample_decode
+from dlmath._validate import check_entries, check_int, check_number, check_size
+from dlmath.decoding import Hypothesis, _sample, sample_decode
 from dlmath.metrics import sequence_cross_entropy
 
 __all__ = ["GPTConfig", "GPT", "CausalSelfAttention", "Block", "gpt_num_params",
@@ -72,6 +72,14 @@ class GPTConfig:
             raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
         check_number("dropout", self.dropout, interval="[0, 1)")
         check_int("pad_id", self.pad_id, 0, self.vocab_size - 1)
+        check_entries(f"a GPT of vocab_size={self.vocab_size}, block_size={self.block_size}, "
+                      f"n_layer={self.n_layer} and n_embd={self.n_embd}",
+                      gpt_num_params(self.vocab_size, self.block_size, self.n_layer, self.n_embd))
+
+
+def _check_config(config: object) -> None:
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
 
 
 def gpt_num_params(vocab_size: Size, block_size: Size, n_layer: Size, n_embd: Size) -> Size:
@@ -168,6 +176,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        _check_config(config)
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)    # W_Q, W_K, W_V at once
@@ -204,6 +213,7 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        _check_config(config)
         self.ln_1 = nn.LayerNorm(config.n_embd)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd)
@@ -252,8 +262,7 @@ class GPT(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+        _check_config(config)
         self.config = config
         self.pad_id = config.pad_id
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)   # (V, C)
@@ -329,7 +338,9 @@ class GPT(nn.Module):
             raise ValueError(f"prompt must have shape (B, t) with t >= 1, "
                              f"got {tuple(prompt.shape)}")
         prompt = prompt.to(self.tok_emb.weight.device)
-        return sample_decode(self.step, prompt[:, :-1], prompt[:, -1],
-                             -1 if eos_id is None else eos_id, max_new_tokens,
+        if eos_id is None:          # no end token: every continuation has max_new_tokens
+            return _sample(self.step, prompt[:, :-1], prompt[:, -1], None, max_new_tokens,
+                           temperature, top_k, top_p, generator, None)
+        return sample_decode(self.step, prompt[:, :-1], prompt[:, -1], eos_id, max_new_tokens,
                              temperature=temperature, top_k=top_k, top_p=top_p,
                              generator=generator)

@@ -71,6 +71,9 @@ def layer_output(model: nn.Module, x: Any, layer: str) -> torch.Tensor:
     names = [n for n, _ in model.named_modules() if n]
     if layer not in names:
         raise ValueError(f"model has no layer {layer!r}; its layers are {names}")
+    inputs = x if isinstance(x, tuple) else (x,)
+    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise TypeError(f"x must be a torch.Tensor or a tuple of them, got {type(x).__name__}")
     captured: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
@@ -79,7 +82,10 @@ def layer_output(model: nn.Module, x: Any, layer: str) -> torch.Tensor:
     handle = model.get_submodule(layer).register_forward_hook(hook)
     try:
         with torch.no_grad():
-            model(*x) if isinstance(x, tuple) else model(x)
+            model(*inputs)
+    except RuntimeError as err:               # a shape or dtype that the model cannot take
+        given = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+        raise ValueError(f"the model does not accept x ({given}): {err}") from None
     finally:
         handle.remove()
     return captured[0]

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import sympy as sp
 from torch import nn
 
-from dlmath._validate import check_bool, check_choice, check_int, int_sequence
+from dlmath._validate import check_bool, check_choice, check_entries, check_int, int_sequence
 from dlmath.conv import conv_output_size
 
 __all__ = [
@@ -142,8 +142,14 @@ def feature_map_sizes(size: int, padding: str, strides: Sequence[int] = (1, 2, 2
     amount, _ = padding_spec(padding)
     strides = int_sequence("strides", strides)
     sizes, n = [], check_int("size", size, 1)
-    for s in strides:
-        n = conv_output_size(n, kernel_size, s, amount)
+    for i, s in enumerate(strides):
+        try:
+            n = conv_output_size(n, kernel_size, s, amount)
+        except ValueError as err:
+            if i == 0:
+                raise
+            raise ValueError(f"layer {i + 1} (after strides {strides[:i]} from size {size}): "
+                             f"{err}") from None
         sizes.append(n)
     return sizes
 
@@ -233,6 +239,19 @@ def strided_conv_net(padding: str = "zeros1", global_pool: bool = True, *,
                         ("hidden", hidden), ("num_classes", num_classes)):
         check_int(name, value, 1)
     side = feature_map_sizes(size, padding, strides, kernel_size)[-1]
+    c_in = in_channels
+    for i, c in enumerate(channels, start=1):
+        check_entries(f"conv{i} of in_channels / channels {c_in} -> {c} and kernel_size "
+                      f"{kernel_size}", c_in * c * kernel_size**2)
+        c_in = c
+    if global_pool:
+        check_entries(f"out of channels[-1] = {c_in} -> num_classes = {num_classes}",
+                      c_in * num_classes)
+    else:
+        check_entries(f"fc of {c_in * side * side} inputs (channels[-1], size) -> hidden = "
+                      f"{hidden}", c_in * side * side * hidden)
+        check_entries(f"out of hidden = {hidden} -> num_classes = {num_classes}",
+                      hidden * num_classes)
     layers: list[tuple[str, nn.Module]] = []
     c_in = in_channels
     for i, (c, s) in enumerate(zip(channels, strides), start=1):
@@ -311,7 +330,7 @@ def conv_border_term_sym(height: int, width: int, row: int, col: int, padding: s
     >>> conv_border_term_sym(4, 4, 9, 0, "zeros1")
     Traceback (most recent call last):
     ...
-    ValueError: output position (9, 0) is outside the 4x4 output map
+    ValueError: output position (row, col) = (9, 0) is outside the 4x4 output map
 
     See Also
     --------
@@ -331,11 +350,17 @@ def conv_border_term_sym(height: int, width: int, row: int, col: int, padding: s
                          f"both sides, got {height}x{width}")
     out_h = conv_output_size(height, kernel_size, stride, amount)
     out_w = conv_output_size(width, kernel_size, stride, amount)
-    if not (isinstance(row, int) and isinstance(col, int) and 0 <= row < out_h
-            and 0 <= col < out_w):
-        raise ValueError(f"output position ({row}, {col}) is outside the {out_h}x{out_w} "
-                         f"output map")
-    x = sp.Matrix(height, width, lambda r, c: sp.Symbol(f"x_{{{r},{c}}}"))
+    check_int("row", row)
+    check_int("col", col)
+    if not (0 <= row < out_h and 0 <= col < out_w):
+        raise ValueError(f"output position (row, col) = ({row}, {col}) is outside the "
+                         f"{out_h}x{out_w} output map")
+
+    class _Pixels:              # the symbols x_{r,c} that are read, not the whole image
+        def __getitem__(self, rc: tuple[int, int]) -> sp.Symbol:
+            return sp.Symbol(f"x_{{{rc[0]},{rc[1]}}}")
+
+    x = _Pixels()
     w = sp.Matrix(kernel_size, kernel_size, lambda a, b: sp.Symbol(f"w_{{{a},{b}}}"))
     inner, border = sp.Integer(0), sp.Integer(0)
     for a in range(kernel_size):

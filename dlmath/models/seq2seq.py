@@ -32,7 +32,8 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from dlmath._validate import check_bool, check_int, check_number
+from dlmath._validate import check_bool, check_entries, check_int, check_number
+from dlmath.decoding import MAX_STEPS
 from dlmath.metrics import sequence_cross_entropy
 
 __all__ = ["EncoderOutput", "Seq2Seq", "Speller"]
@@ -134,11 +135,20 @@ class Seq2Seq(nn.Module):
         check_bool("bidirectional", bidirectional)
         if not 0 <= check_int("pad_id", pad_id) < min(src_vocab_size, tgt_vocab_size):
             raise ValueError(f"pad_id {pad_id} is not a valid id of both vocabularies")
+        H, E = hidden_size, emb_dim
+        D = H * (2 if bidirectional else 1)                          # encoder state size
+        for what, n in (
+                (f"the source embedding of src_vocab_size x emb_dim = {src_vocab_size} x {E}",
+                 src_vocab_size * E),
+                (f"the target embedding and output layer of tgt_vocab_size = {tgt_vocab_size}, "
+                 f"emb_dim = {E}, hidden_size = {H}", tgt_vocab_size * (E + H + D + E)),
+                (f"the LSTM weights of emb_dim = {E}, hidden_size = {H}", 4 * H * (E + D + H)),
+                (f"the attention weights of attn_size = {attn_size}, hidden_size = {H}",
+                 attn_size * (H + D + 1))):
+            check_entries(what, n)
         self.pad_id = pad_id
         self.attention = bool(attention)
         self.hidden_size = hidden_size
-        H, E = hidden_size, emb_dim
-        D = H * (2 if bidirectional else 1)                          # encoder state size
         self.src_emb = nn.Embedding(src_vocab_size, E, padding_idx=pad_id)
         self.encoder = nn.LSTM(E, H, batch_first=True, bidirectional=bidirectional)
         self.bridge_h = nn.Linear(D, H)                              # s_0 = tanh(W_s h_final)
@@ -339,9 +349,12 @@ class Speller(Seq2Seq):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, max_len: int = 13,
                  bos_id: int = 1, eos_id: int = 2, **kwargs: Any) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size, **kwargs)
-        check_int("max_len", max_len, 1)
+        check_int("max_len", max_len, 1, MAX_STEPS)
         check_int("bos_id", bos_id, 0, tgt_vocab_size - 1)      # ids of the target vocabulary
         check_int("eos_id", eos_id, 0, tgt_vocab_size - 1)
+        if len({self.pad_id, bos_id, eos_id}) < 3:
+            raise ValueError(f"pad_id, bos_id and eos_id must be three different ids, got "
+                             f"{self.pad_id}, {bos_id} and {eos_id}")
         self.max_len, self.bos_id, self.eos_id = max_len, bos_id, eos_id
 
     def forward(self, src: Any, tgt_in: torch.Tensor | None = None,

@@ -22,7 +22,18 @@ import sympy as sp
 import torch
 from torch import nn
 
-from dlmath._validate import check_bool, check_int, check_number, int_shape, int_tuple
+from dlmath._validate import (
+    check_bool,
+    check_dtype,
+    check_entries,
+    check_int,
+    check_number,
+    check_seed,
+    check_size,
+    int_sequence,
+    int_shape,
+    int_tuple,
+)
 from dlmath.conv import conv_output_size, pool_output_size
 from dlmath.equivariance import absorb_input_permutation, pixel_permutation
 from dlmath.params._rules import _tidy
@@ -40,6 +51,16 @@ Size = Union[int, sp.Expr]
 def _flags(**flags: object) -> None:
     for name, value in flags.items():
         check_bool(name, value)
+
+
+def _conv_weights(layer: str, c_in: int, c_out: int, k: int) -> None:
+    check_entries(f"the {layer} weights of in_channels / channels {c_in} -> {c_out} and "
+                  f"kernel_size {k}", c_in * c_out * k * k)
+
+
+def _linear_weights(layer: str, n_in: int, out: str, n_out: int, source: str) -> None:
+    """A fully connected layer of n_in inputs (from ``source``) and n_out outputs."""
+    check_entries(f"{layer}, of {n_in} inputs (from {source}) and {out} outputs,", n_in * n_out)
 
 
 def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
@@ -120,13 +141,13 @@ def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for 'same' padding, got {k}")
     dropout = check_number("dropout", dropout, interval="[0, 1)")
-    if not channels or not hidden:
-        raise ValueError("channels and hidden must each hold at least one width")
+    channels, hidden = int_sequence("channels", channels), int_sequence("hidden", hidden)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c_in = check_int("in_channels", in_channels, 1)
     for i, c in enumerate(channels, start=1):
         block: OrderedDict[str, nn.Module] = OrderedDict()
-        block["conv"] = nn.Conv2d(c_in, check_int("channels", c, 1), k, padding=(k - 1) // 2)
+        _conv_weights(f"block{i}", c_in, c, k)
+        block["conv"] = nn.Conv2d(c_in, c, k, padding=(k - 1) // 2)
         if batch_norm:
             block["bn"] = nn.BatchNorm2d(c)
         block["relu"] = nn.ReLU()
@@ -145,14 +166,18 @@ def three_block_cnn(in_channels: int = 3, size: int | Sequence[int] = 48,
         features = c_in * h * w
     head["flatten"] = nn.Flatten()
     for j, width in enumerate(hidden, start=1):
-        head[f"fc{j}"] = nn.Linear(features, check_int("hidden", width, 1))
+        _linear_weights(f"fc{j}", features, f"hidden[{j - 1}] = {width}", width,
+                        "the last channels and the size" if j == 1 else f"hidden[{j - 2}]")
+        head[f"fc{j}"] = nn.Linear(features, width)
         head[f"relu{j}"] = nn.ReLU()
         if batch_norm:
             head[f"bn{j}"] = nn.BatchNorm1d(width)
         if j == 1:
             head["drop1"] = nn.Dropout(dropout)
         features = width
-    head["out"] = nn.Linear(features, check_int("num_classes", num_classes, 1))
+    check_int("num_classes", num_classes, 1)
+    _linear_weights("out", features, f"num_classes = {num_classes}", num_classes, "hidden[-1]")
+    head["out"] = nn.Linear(features, num_classes)
     layers["head"] = nn.Sequential(head)
     return nn.Sequential(layers)
 
@@ -210,19 +235,27 @@ def cifar_cnn(in_channels: int = 3, size: int = 32, channels: Sequence[int] = (3
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd, got {k}")
     n = check_int("size", size, 1)
+    channels = int_sequence("channels", channels)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c_in = check_int("in_channels", in_channels, 1)
     for i, c in enumerate(channels, start=1):
-        layers[f"conv{i}"] = nn.Conv2d(c_in, check_int("channels", c, 1), k, padding=(k - 1) // 2)
+        _conv_weights(f"conv{i}", c_in, c, k)
+        layers[f"conv{i}"] = nn.Conv2d(c_in, c, k, padding=(k - 1) // 2)
         layers[f"relu{i}"] = nn.ReLU()
         layers[f"pool{i}"] = nn.MaxPool2d(2, stride=2)
         n = conv_output_size(conv_output_size(n, k, padding=(k - 1) // 2), 2, stride=2)
         c_in = c
     last = len(channels) + 1
     layers["flatten"] = nn.Flatten()
-    layers[f"fc{last}"] = nn.Linear(c_in * n * n, check_int("hidden", hidden, 1))
+    check_int("hidden", hidden, 1)
+    check_int("num_classes", num_classes, 1)
+    _linear_weights(f"fc{last}", c_in * n * n, f"hidden = {hidden}", hidden,
+                    "the last channels and the size")
+    _linear_weights(f"fc{last + 1}", hidden, f"num_classes = {num_classes}", num_classes,
+                    "hidden")
+    layers[f"fc{last}"] = nn.Linear(c_in * n * n, hidden)
     layers[f"relu{last}"] = nn.ReLU()
-    layers[f"fc{last + 1}"] = nn.Linear(hidden, check_int("num_classes", num_classes, 1))
+    layers[f"fc{last + 1}"] = nn.Linear(hidden, num_classes)
     return nn.Sequential(layers)
 
 
@@ -288,6 +321,7 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = Fals
             feats.append(nn.MaxPool2d(2, stride=2))
             n = conv_output_size(n, 2, stride=2)
             continue
+        _conv_weights("features", c_in, v, 3)
         feats.append(nn.Conv2d(c_in, v, 3, padding=1))
         if batch_norm:
             feats.append(nn.BatchNorm2d(v))
@@ -298,10 +332,13 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = Fals
         layers["avgpool"] = nn.AdaptiveAvgPool2d(7)
         n = 7
     layers["flatten"] = nn.Flatten()
+    check_int("num_classes", num_classes, 1)
+    _linear_weights("classifier", c_in * n * n, "4096", 4096, "the size")
+    _linear_weights("classifier", 4096, f"num_classes = {num_classes}", num_classes, "4096")
     layers["classifier"] = nn.Sequential(
         nn.Linear(c_in * n * n, 4096), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, check_int("num_classes", num_classes, 1)))
+        nn.Linear(4096, num_classes))
     return nn.Sequential(layers)
 
 
@@ -350,9 +387,12 @@ def mlp(sizes: Sequence[int], bias: bool = True, activation: type[nn.Module] = n
     Chapter: :ref:`ch-counting-parameters`.
     """
     _flags(bias=bias)
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must hold at least two widths, got {list(sizes)!r}")
-    sizes = [check_int(f"sizes[{i}]", s, 1) for i, s in enumerate(sizes)]
+    sizes = int_sequence("sizes", sizes, 1, min_len=2)
+    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
+        raise TypeError(f"activation must be a torch.nn.Module class such as nn.ReLU, got "
+                        f"{activation!r}")
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
+        _linear_weights(f"fc{i}", a, f"sizes[{i}] = {b}", b, f"sizes[{i - 1}]")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
         if i > 1:
@@ -408,9 +448,12 @@ def conv_stack(channels: int, kernel_size: int, depth: int, bias: bool = True) -
     """
     _flags(bias=bias)
     c, k, n = (check_int("channels", channels, 1), check_int("kernel_size", kernel_size, 1),
-               check_int("depth", depth, 1))
+               check_int("depth", depth, 1, 10_000))        # one module per layer
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for 'same' padding, got {k}")
+    _conv_weights("each conv", c, c, k)
+    check_entries(f"the weights of depth={n} convolutions of {c} channels, kernel_size {k}",
+                  n * c * c * k * k)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for i in range(1, n + 1):
         layers[f"conv{i}"] = nn.Conv2d(c, c, k, padding=(k - 1) // 2, bias=bias)
@@ -469,10 +512,12 @@ def single_filter_cnn(height: int, width: int, kernel_size: int | Sequence[int],
     _flags(bias=bias)
     m, n = int_tuple("kernel_size", kernel_size, 2, 1)
     hp, wp = _pooled_map(check_int("height", height, 1), check_int("width", width, 1), m, n)
+    check_int("num_classes", num_classes, 1)
+    _linear_weights("out", hp * wp, f"num_classes = {num_classes}", num_classes,
+                    "the height and width")
     return nn.Sequential(OrderedDict(
         conv=nn.Conv2d(1, 1, (m, n), bias=bias), pool=nn.MaxPool2d(2, stride=2),
-        flatten=nn.Flatten(), out=nn.Linear(hp * wp, check_int("num_classes", num_classes, 1),
-                                            bias=bias)))
+        flatten=nn.Flatten(), out=nn.Linear(hp * wp, num_classes, bias=bias)))
 
 
 def single_filter_cnn_params_sym(height: Size, width: Size, kernel_h: Size, kernel_w: Size,
@@ -523,6 +568,7 @@ def single_filter_cnn_params_sym(height: Size, width: Size, kernel_h: Size, kern
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
     check_bool("bias", bias)
+    check_size("num_classes", num_classes)
     hp, wp = _pooled_map(height, width, kernel_h, kernel_w)
     total = (conv_params(1, 1, (kernel_h, kernel_w), bias=bias)
              + linear_params(hp * wp, num_classes, bias=bias))
@@ -531,6 +577,9 @@ def single_filter_cnn_params_sym(height: Size, width: Size, kernel_h: Size, kern
 
 def _pooled_map(height: Size, width: Size, kernel_h: Size, kernel_w: Size) -> tuple:
     """Rows and columns after the M x N filter (valid) and 2x2 max pooling (stride 2)."""
+    for name, value in (("height", height), ("width", width), ("kernel_h", kernel_h),
+                        ("kernel_w", kernel_w)):
+        check_size(name, value)
     return tuple(_tidy(pool_output_size(conv_output_size(n, k), 2))
                  for n, k in ((height, kernel_h), (width, kernel_w)))
 
@@ -583,7 +632,12 @@ def single_filter_fc(height: int, width: int, kernel_size: int | Sequence[int],
     _flags(bias=bias)
     m, n = int_tuple("kernel_size", kernel_size, 2, 1)
     hp, wp = _pooled_map(check_int("height", height, 1), check_int("width", width, 1), m, n)
-    body = mlp([height * width, hp * wp, check_int("num_classes", num_classes, 1)], bias=bias)
+    check_int("num_classes", num_classes, 1)
+    _linear_weights("fc1", height * width, f"{hp * wp} (the pooled map)", hp * wp,
+                    "the height and width")
+    _linear_weights("fc2", hp * wp, f"num_classes = {num_classes}", num_classes,
+                    "the height and width")
+    body = mlp([height * width, hp * wp, num_classes], bias=bias)
     return nn.Sequential(OrderedDict(flatten=nn.Flatten(), **dict(body.named_children())))
 
 
@@ -627,6 +681,7 @@ def single_filter_fc_params_sym(height: Size, width: Size, kernel_h: Size, kerne
     Chapter: :ref:`ch-counting-parameters`.  Report 000 (question 1c).
     """
     check_bool("bias", bias)
+    check_size("num_classes", num_classes)
     hp, wp = _pooled_map(height, width, kernel_h, kernel_w)
     total = (linear_params(height * width, hp * wp, bias=bias)
              + linear_params(hp * wp, num_classes, bias=bias))
@@ -692,9 +747,16 @@ def image_mlp(image_shape: Sequence[int] = (1, 8, 8), hidden: Sequence[int] = (6
     Chapter: :ref:`ch-why-convolutions`.
     """
     c, h, w = int_shape("image_shape", image_shape)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    body = mlp([c * h * w, *hidden, num_classes])
+    check_dtype("dtype", dtype, floating=True)
+    hidden = int_sequence("hidden", hidden, 1, min_len=0)
+    check_int("num_classes", num_classes, 1)
+    if pixel_permutation_seed is not None:
+        check_seed("pixel_permutation_seed", pixel_permutation_seed)
+    sizes = [c * h * w, *hidden, num_classes]
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        check_entries(f"layer {i + 1} of image_shape {(c, h, w)}, hidden {hidden} and "
+                      f"num_classes {num_classes}: {a} x {b} weights", a * b)
+    body = mlp(sizes)
     if pixel_permutation_seed is not None:
         perm = pixel_permutation(h * w, pixel_permutation_seed)
         body.fc1 = absorb_input_permutation(body.fc1, perm)

@@ -115,7 +115,7 @@ def test_conv_stack_receptive_field_by_gradient(k, depth):
     (lambda: zoo.three_block_cnn(dropout=1.0), "dropout must be in"),
     (lambda: zoo.three_block_cnn(batch_norm=1), "batch_norm must be True or False"),
     (lambda: zoo.cifar_cnn(size=0), "size must be >= 1, got 0"),
-    (lambda: zoo.mlp([3]), "at least two widths"),
+    (lambda: zoo.mlp([3]), "sizes must be a sequence of at least 2 ints"),
     (lambda: zoo.conv_stack(2, 2, 1), "kernel_size must be odd"),
     (lambda: zoo.single_filter_cnn(3, 3, (3, 3)), "larger than padded input"),
 ])

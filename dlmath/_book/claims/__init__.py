@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Claim", "Check", "register", "all_claims", "get", "VERDICTS"]
+__all__ = ["Claim", "Check", "register", "all_claims", "get", "VERDICTS", "verdict_of"]
 
 #: The verdicts a claim can receive, by one rubric (stated for readers in the errata appendix).
 #: ``correct``: the claim holds as stated; a notation slip with a single well-formed reading
@@ -94,6 +94,29 @@ class Claim:
             raise ValueError(f"expected must be one of {VERDICTS}, got {self.expected!r}")
         if not self.source[:3].isdigit():
             raise ValueError(f"source must be a report file stem like '004_...', got {self.source!r}")
+
+
+def verdict_of(full, where_stated=None) -> Verdict:
+    """A claim's verdict from the checker's verdicts on it (:mod:`dlmath.check`).
+
+    A formula or a count is judged as a reader's answer to an exercise is: the claim is
+    ``correct`` when the checker finds it right on every case (``full``); ``incomplete``
+    when it is wrong there but right under a condition the claim leaves unstated
+    (``where_stated``: judged on the cases where the condition holds, such as the strides
+    that divide, or against the quantity it silently means, such as the weights without the
+    biases); ``incorrect`` otherwise.
+
+    Examples
+    --------
+    >>> from dlmath.check import compare_number
+    >>> verdict_of(compare_number(1_190_000, 1_191_170))
+    'incorrect'
+    """
+    if full.ok:
+        return "correct"
+    if where_stated is not None and where_stated.ok:
+        return "incomplete"
+    return "incorrect"
 
 
 _REGISTRY: dict[str, Claim] = {}

@@ -3,16 +3,21 @@
 Each check compares the reported formula with the sizes PyTorch produces (through
 :func:`dlmath.conv.torch_output_size`) or with the gradient of a real stack (through
 :func:`dlmath.conv.unit_input_gradient`) on an exhaustive small grid, and derives the
-verdict from the comparison.  Chapter: :ref:`ch-conv-arithmetic`.
+verdict from the comparison.  Where the claim is a formula, the comparison is the one that
+judges the readers' answers to the exercises, :func:`dlmath.check.compare_formula`, and
+:func:`dlmath._book.claims.verdict_of` turns its verdicts into the claim's.  Chapter:
+:ref:`ch-conv-arithmetic`.
 """
 
 from __future__ import annotations
 
 import itertools
 from fractions import Fraction
+from functools import lru_cache
 
 from dlmath import conv
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_formula
 
 R000 = "000_d0450d199b2953aa"
 R004 = "004_46edfb94b1a3c9c4"
@@ -43,58 +48,61 @@ def output_size_without_floor() -> dict[str, int]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _conv2d_size(n: int, k: int, s: int = 1, p: int = 0) -> int | None:
+    return conv.torch_output_size("conv2d", n, k, s, p)
+
+
+def _first_failure(verdict) -> str:
+    """Where the checker found a claimed formula first wrong, for a note."""
+    case = ", ".join(f"{k}={v}" for k, v in verdict.case.items())
+    return f"e.g. at {case} it gives {verdict.got}, torch {verdict.expected}"
+
+
 def _check_size_without_floor() -> Check:
     c = output_size_without_floor()
-    holds_when_exact = c["agree_exact"] == c["exact"]
-    if holds_when_exact and c["agree_inexact"] == 0 and c["exact"] < c["checked"]:
-        verdict = "incomplete"
-    elif c["agree_exact"] + c["agree_inexact"] == c["checked"]:
-        verdict = "correct"
-    else:
-        verdict = "incorrect"
+    claimed, grid = "(n - k + 2*p)/s + 1", {"n": range(1, 13), "k": range(1, 6),
+                                             "s": range(1, 5), "p": range(0, 4)}
+    full = compare_formula(claimed, _conv2d_size, grid)
+    exact = compare_formula(claimed, _conv2d_size, grid,
+                            valid=lambda n, k, s, p: (n - k + 2 * p) % s == 0)
     return Check(
         verified=r"$n' = \lfloor (n + 2p - k)/s \rfloor + 1$",
-        verdict=verdict,
+        verdict=verdict_of(full, where_stated=exact),
         note=(f"Of {c['checked']} configurations torch accepts, the formula gives torch's size "
               f"in the {c['agree_exact']} where s divides n + 2p - k and a fraction in the other "
-              f"{c['checked'] - c['exact']}; there torch takes the floor and the last rows or "
-              f"columns of the input are never read."),
+              f"{c['checked'] - c['exact']} ({_first_failure(full)}); there torch takes the "
+              f"floor and the last rows or columns of the input are never read."),
     )
 
 
 def _check_valid_size() -> Check:
-    """(H - M + 1) x (W - N + 1) for stride 1 and no padding, against Conv2d."""
-    checked = agree = 0
-    for h, w, m, n in itertools.product(range(1, 9), range(1, 9), range(1, 5), range(1, 5)):
-        if m > h or n > w:
-            continue
-        height = conv.torch_output_size("conv2d", h, m)
-        width = conv.torch_output_size("conv2d", w, n)
-        checked += 1
-        agree += (height, width) == (h - m + 1, w - n + 1)
-    verdict = "correct" if agree == checked else "incorrect"
-    return Check(verified=r"$(H - M + 1) \times (W - N + 1)$", verdict=verdict,
-                 note=f"Stride 1 and no padding: no floor is needed; agrees with torch on "
-                      f"{agree} of {checked} kernel and image sizes.")
+    """(H - M + 1) x (W - N + 1) for stride 1 and no padding, against Conv2d, per axis."""
+    full = compare_formula("n - k + 1", _conv2d_size, {"n": range(1, 9), "k": range(1, 5)})
+    return Check(verified=r"$(H - M + 1) \times (W - N + 1)$", verdict=verdict_of(full),
+                 note="Stride 1 and no padding: no floor is needed; each side agrees with torch "
+                      "for every image side up to 8 and kernel side up to 4.")
 
 
 def _check_two_layer_receptive_field() -> Check:
     """r_2 = k1 + (k2 - 1) s1 against the gradient support of a real two-layer stack."""
-    checked = agree = 0
-    for k1, k2, s1 in itertools.product(range(1, 6), range(1, 6), range(1, 4)):
+    def measured(k1: int, k2: int, s1: int) -> int:
         layers = [(k1, s1, 0), (k2, 1, 0)]
         g = conv.unit_input_gradient(layers, size=40, unit=2)
         support = (g != 0).nonzero().flatten()
-        measured = int(support.max() - support.min()) + 1
-        checked += 1
-        agree += measured == k1 + (k2 - 1) * s1 == conv.receptive_field(layers).size
-    verdict = "correct" if agree == checked else "incorrect"
+        width = int(support.max() - support.min()) + 1
+        if width != conv.receptive_field(layers).size:
+            raise RuntimeError(f"receptive_field disagrees with the gradient for {layers}")
+        return width
+
+    grid = {"k1": range(1, 6), "k2": range(1, 6), "s1": range(1, 4)}
+    full = compare_formula("k1 + (k2 - 1)*s1", measured, grid)
     return Check(verified=r"$r_2 = k_1 + (k_2 - 1)s_1$; in general "
                           r"$r_L = 1 + \sum_l (k_l - 1)\prod_{i<l} s_i$",
-                 verdict=verdict,
-                 note=f"Agrees with the gradient of a two-layer stack in {agree} of {checked} "
-                      f"cases. The report's 'sum with previous layers' needs each layer's "
-                      f"k - 1 multiplied by the product of the earlier strides.")
+                 verdict=verdict_of(full),
+                 note="Agrees with the gradient of a two-layer stack for every k1, k2 <= 5 and "
+                      "s1 <= 3. The report's 'sum with previous layers' needs each layer's "
+                      "k - 1 multiplied by the product of the earlier strides.")
 
 
 def same_padding_general() -> dict[str, int]:
@@ -200,15 +208,18 @@ def _check_halving_padding_general() -> Check:
 
 
 def _check_k2_s2() -> Check:
-    checked = halves = 0
-    for n in range(2, 65, 2):
-        checked += 1
-        halves += conv.torch_output_size("maxpool2d", n, 2, 2, 0) == n // 2 \
-            == conv.torch_output_size("conv2d", n, 2, 2, 0)
+    def size(n: int) -> int:
+        out = conv.torch_output_size("conv2d", n, 2, 2, 0)
+        if out != conv.torch_output_size("maxpool2d", n, 2, 2, 0):
+            raise RuntimeError(f"conv and max pooling disagree on n={n}")
+        return out
+
+    checked = len(range(2, 65, 2))
+    full = compare_formula("n/2", size, {"n": range(2, 66)})
+    even = compare_formula("n/2", size, {"n": range(2, 65, 2)})
     odd = conv.torch_output_size("conv2d", 7, 2, 2, 0)
     # the report does not restrict the input to even sizes: by the rubric, incomplete
-    verdict = ("incorrect" if halves < checked else
-               "correct" if 2 * odd == 7 else "incomplete")
+    verdict = verdict_of(full, where_stated=even)
     return Check(verified=r"$n' = n/2$ for even $n$, $\lfloor n/2 \rfloor$ for odd $n$",
                  verdict=verdict,
                  note=f"Halves all {checked} even sizes checked; an odd size loses its last "

@@ -3,6 +3,9 @@
 Every check computes the count twice, with :mod:`dlmath.params` (formulas, ``trace_shapes``)
 and with PyTorch (the ``numel()`` of the parameters of a module built in the check), and
 fails loudly if the two disagree; the verdict compares the claimed value with that count.
+Counts and formulas are compared by the code that judges the readers' answers to the
+exercises (:func:`dlmath.check.compare_number`, :func:`dlmath.check.compare_formula`), whose
+verdicts :func:`dlmath._book.claims.verdict_of` turns into the claim's.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import sympy as sp
 import torch
 from torch import nn
 
+from dlmath import conv
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_formula, compare_number
 from dlmath.models import zoo
-from dlmath._book.claims import Check, Claim, register
 from dlmath.params import conv_params, count_params, trace_shapes
 
 CHAPTER = "ch-counting-parameters"
@@ -34,7 +39,7 @@ def _agree(ours, theirs, what: str) -> int:
 
 
 def _verdict(claimed: int, verified: int) -> str:
-    return "correct" if claimed == verified else "incorrect"
+    return verdict_of(compare_number(claimed, verified))
 
 
 # ---- report 000, question 1c: one filter + 2x2 max pooling + 3 outputs -----------------
@@ -321,25 +326,33 @@ register(Claim(id="003-Q2.4-small-kernel-cost", source=R003, question="Q2.4",
 def _check_004_conv_one_filter() -> Check:
     k, z = sp.symbols("k z", integer=True, positive=True)
     formula = conv_params(z, 1, (k, k))
-    same = sp.expand(formula - (k**2 * z + 1)) == 0
-    torch_ok = all(_numel(nn.Conv2d(zz, 1, kk)) == formula.subs({k: kk, z: zz})
-                   for kk in (1, 3, 5) for zz in (1, 3, 16))
-    return Check(verified=f"${sp.latex(formula)}$",
-                 verdict="correct" if same and torch_ok else "incorrect",
+    grid = {"k": (1, 3, 5), "z": (1, 3, 16)}
+
+    def count(k: int, z: int) -> int:
+        return _numel(nn.Conv2d(z, 1, k, device="meta"))
+
+    ours = compare_formula(formula, count, grid)
+    if not ours.ok:
+        raise RuntimeError(f"conv_params disagrees with torch: {ours}")
+    claimed = compare_formula("k**2*z + 1", count, grid, reference=formula)
+    return Check(verified=f"${sp.latex(formula)}$", verdict=verdict_of(claimed),
                  note="Weights and the one bias.")
 
 
 def _check_004_fc_same_output() -> Check:
-    cases = [(x, y, z, k, s, p) for x, y in ((6, 6), (7, 5)) for z in (1, 3)
-             for k, s, p in ((3, 1, 0), (3, 2, 1))]
-    with_bias = without = True
-    for x, y, z, k, s, p in cases:
-        xo, yo = (x - k + 2 * p) // s + 1, (y - k + 2 * p) // s + 1
-        claimed = x * y * z * xo * yo
-        with_bias &= claimed == _numel(nn.Linear(x * y * z, xo * yo))
-        without &= claimed == _numel(nn.Linear(x * y * z, xo * yo, bias=False))
-    verdict = "correct" if with_bias else ("incomplete" if without else "incorrect")
-    return Check(verified=r"$xyz\,x'y' + x'y'$", verdict=verdict,
+    # the claim x y z x' y', with x' and y' the convolution's output sizes
+    claimed = "x*y*z*(floor((x - k + 2*p)/s) + 1)*(floor((y - k + 2*p)/s) + 1)"
+    grid = {"x": (6, 7), "y": (5, 6), "z": (1, 3), "k": (3,), "s": (1, 2), "p": (0, 1)}
+
+    def linear(bias: bool):
+        def count(x: int, y: int, z: int, k: int, s: int, p: int) -> int:
+            xo, yo = conv.torch_output_size("conv2d", (x, y), k, s, p)
+            return _numel(nn.Linear(x * y * z, xo * yo, bias=bias, device="meta"))
+        return count
+
+    full = compare_formula(claimed, linear(True), grid)
+    weights = compare_formula(claimed, linear(False), grid)
+    return Check(verified=r"$xyz\,x'y' + x'y'$", verdict=verdict_of(full, where_stated=weights),
                  note="Exact for the weights; the x'y' biases, counted for the convolution "
                       "(the +1), are left out here.")
 

@@ -33,7 +33,7 @@ from dlmath import check as _check
 from dlmath._validate import check_choice, one_torch_thread
 
 __all__ = ["KINDS", "CHAPTERS", "Slip", "Exercise", "register", "get", "all_exercises",
-           "for_chapter", "solution_cell"]
+           "for_chapter", "glue_solutions"]
 
 #: The forms an answer can take.
 KINDS = ("number", "formula", "tensor", "module")
@@ -95,6 +95,25 @@ def run_code(code: str) -> Any:
     with one_torch_thread():
         exec(compile(ast.Module(body=body, type_ignores=[]), "<solution>", "exec"), ns)
         return eval(compile(ast.Expression(last.value), "<solution>", "eval"), ns)
+
+
+def _imports(code: str) -> list[str]:
+    """The import lines a reader needs to run a solution's code on its own."""
+    import dlmath
+
+    tree = ast.parse(code)
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    assigned = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    used = {n.id for n in names} - assigned
+    done = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+            for a in n.names}
+    out = [f"import {m}" for m in ("math", "torch") if m in used - done]
+    modules = sorted(m for m in dlmath.MODULES if m in used and m != "check")
+    if modules:
+        out.append(f"from dlmath import {', '.join(modules)}")
+    if "zoo" in used:
+        out.append("from dlmath.models import zoo")
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,13 +256,22 @@ class Exercise:
             return _check.compare_module(answer, self.expected(), self.input_shape)
 
     def solution_markdown(self) -> str:
-        """The reference solution as a Markdown code block: the call a reader would make."""
+        """The reference solution as Markdown: the call a reader would make, and the value."""
         if self.kind == "formula":
-            code = f'check("{self.id}", "{self.solution}")'
-        else:
-            lines = self.solution.strip().splitlines()
-            code = "\n".join([*lines[:-1], f"answer = {lines[-1]}", f'check("{self.id}", answer)'])
-        return f"```python\n{code}\n```"
+            return f'```python\ncheck("{self.id}", "{self.solution}")\n```'
+        lines = self.solution.strip().splitlines()
+        code = "\n".join([*_imports(self.solution), *lines[:-1], f"answer = {lines[-1]}",
+                          f'check("{self.id}", answer)'])
+        text = f"```python\n{code}\n```"
+        value = self.answer()
+        if self.kind == "number":
+            text += f"\n\nThe answer is {_check._show(_check._read_number(value))}."
+        elif self.kind == "tensor":
+            import torch
+
+            shown = torch.as_tensor(value, dtype=torch.float64).round(decimals=4)
+            text += f"\n\ngives\n\n```text\n{shown.tolist()}\n```"
+        return text
 
 
 _REGISTRY: dict[str, Exercise] = {}
@@ -288,19 +316,16 @@ def for_chapter(chapter: str) -> list[Exercise]:
     return [e for e in all_exercises() if e.chapter == chapter]
 
 
-def solution_cell(chapter: str) -> list[str]:
+def glue_solutions(chapter: str) -> None:
     """For a chapter's build: check every reference solution and glue it for its dropdown.
 
     Asserts that ``check(id, solution)`` is right for every exercise of the chapter, and
-    glues the solution's code block under ``ex-<id>`` for ``{glue:md}``.  Returns the ids.
+    glues the solution's code block under ``ex-<id>`` for ``{glue:md}``.
     """
     from IPython.display import Markdown
     from myst_nb import glue
 
-    ids = []
     for ex in for_chapter(chapter):
         verdict = _check.check(ex.id, ex.answer())
         assert verdict.ok, f"{ex.id}: the reference solution is {verdict}"
         glue(f"ex-{ex.id}", Markdown(ex.solution_markdown()), display=False)
-        ids.append(ex.id)
-    return ids

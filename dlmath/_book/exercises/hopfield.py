@@ -69,12 +69,12 @@ def _vec_image() -> torch.Tensor:
 
 def _attention_output() -> torch.Tensor:
     v = _vec_image()[None]                                     # (1, 4, 1): one sequence
-    return F.scaled_dot_product_attention(v, v, v)[0]
+    return F.scaled_dot_product_attention(v, v, v)[0, :, 0]     # (4,)
 
 
 def _slip_softmax_columns() -> torch.Tensor:
     v = _vec_image()
-    return torch.softmax(v @ v.T, dim=0) @ v
+    return (torch.softmax(v @ v.T, dim=0) @ v)[:, 0]
 
 
 register(Exercise(

@@ -19,10 +19,10 @@ CHAPTER = "ch-mlp-backprop"
 
 _SETUP = """W_h = torch.tensor([[0.5, -0.5], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
 W_y = torch.tensor([[1.0, -1.0, 0.5], [0.0, 1.0, -1.0]], dtype=torch.float64)
-params = dict(W_h=W_h, b_h=torch.zeros(3, dtype=torch.float64),
-              W_y=W_y, b_y=torch.zeros(2, dtype=torch.float64))
+weights = dict(W_h=W_h, b_h=torch.zeros(3, dtype=torch.float64),
+               W_y=W_y, b_y=torch.zeros(2, dtype=torch.float64))
 x = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
-grads = mlp.mlp_backward(params, x, torch.tensor([0]))
+grads = mlp.mlp_backward(weights, x, torch.tensor([0]))
 """
 
 
