@@ -46,9 +46,14 @@ help:
 _torch_spec := $(shell mkdir -p $(VENV) && { echo '$(TORCH_SPEC)' | cmp -s - $(VENV)/.torch-spec \
                  || echo '$(TORCH_SPEC)' > $(VENV)/.torch-spec; })
 
-$(STAMP): pyproject.toml $(VENV)/.torch-spec
+# torch alone, reinstalled when TORCH_SPEC changes: the CPU and CUDA builds of one version
+# carry the same version number, so a plain `pip install` would keep the one already there.
+$(VENV)/.torch-installed: $(VENV)/.torch-spec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(TORCH_SPEC)
+	$(PY) -m pip install --force-reinstall $(TORCH_SPEC)
+	touch $@
+
+$(STAMP): pyproject.toml $(VENV)/.torch-installed
 	$(PY) -m pip install -e ".[book,test]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (dlmath)"
 	touch $@

@@ -103,8 +103,8 @@ def _check_rows(logits: torch.Tensor, name: str = "logits") -> None:
     dead = torch.isneginf(logits).all(dim=-1)
     if bool(dead.any()):
         row = tuple(dead.nonzero()[0].tolist())
-        raise ValueError(f"{name} of row {row[0] if len(row) == 1 else row} are all -inf: "
-                         f"no token is possible")
+        raise ValueError(f"{name}: row {row[0] if len(row) == 1 else row} is all -inf, so no "
+                         f"token is possible")
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -21,3 +21,26 @@ settings.register_profile(
     "ci-long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    """The totals of the fuzz suite (tests/test_fuzz.py), summed over its tests and workers.
+
+    Each ``test_fuzz[...]`` records its counts with ``record_property``; the reports reach
+    this controller process also under pytest-xdist.
+    """
+    totals: dict[str, int] = {}
+    tests = 0
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            props = dict(getattr(report, "user_properties", ()))
+            if report.when != "call" or "fuzz_calls" not in props:
+                continue
+            tests += 1
+            for key, value in props.items():
+                totals[key] = totals.get(key, 0) + value
+    if tests:
+        terminalreporter.write_line(
+            f"fuzz: {tests} callables, {totals['fuzz_calls']} calls: {totals['fuzz_clear']} "
+            f"clear errors, {totals['fuzz_documented']} documented results, "
+            f"{totals.get('fuzz_deferred', 0)} deferred, {totals['fuzz_failures']} failures")
