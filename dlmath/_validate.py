@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["is_int", "check_int", "check_size", "check_number", "check_bool", "check_choice",
            "check_tensor", "check_callable", "int_tuple", "int_shape", "int_sequence",
            "check_fractions", "one_torch_thread", "MAX_ENTRIES", "check_entries", "check_seed",
-           "check_dtype", "check_device", "check_generator", "check_module_size"]
+           "check_dtype", "check_device", "check_generator"]
 
 #: The most entries one tensor (or one model's parameters) that dlmath allocates may hold:
 #: 2**31, i.e. 8 GiB of float32.  A size above it is a mistake (``10**12`` for ``10**2``), and
@@ -32,10 +32,14 @@ def is_int(x: object) -> bool:
 
 
 def check_int(name: str, value: object, minimum: int | None = None,
-              maximum: int | None = None, *, allow_none: bool = False) -> Any:
+              maximum: int | None = None, *, allow_none: bool = False,
+              limit: int | None = None) -> Any:
     """``value`` as a Python int, checked against ``minimum <= value <= maximum``.
 
-    With ``allow_none`` a ``None`` (an optional limit) passes through unchanged.
+    With ``allow_none`` a ``None`` (an optional limit) passes through unchanged.  ``limit``
+    is a sanity bound rather than part of the range: a count so large that it must be a
+    mistake (``10**12`` steps would run for days); it has a message of its own, so a value
+    below ``minimum`` is still told ``>= minimum``.
 
     >>> check_int("stride", 2, 1)
     2
@@ -55,6 +59,10 @@ def check_int(name: str, value: object, minimum: int | None = None,
     Traceback (most recent call last):
     ...
     TypeError: max_words must be an int or None, got str 'all'
+    >>> check_int("epochs", 10**12, 1, limit=10**6)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be <= 1000000, got 1000000000000
     """
     if value is None and allow_none:
         return None
@@ -68,6 +76,8 @@ def check_int(name: str, value: object, minimum: int | None = None,
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    if limit is not None and value > limit:
+        raise ValueError(f"{name} must be <= {limit}, got {value}")
     return value
 
 
@@ -240,7 +250,7 @@ def check_entries(what: str, count: object, hint: str = "") -> int:
     >>> check_entries("the (L, S) mask for L=10**6, S=10**6", 10**12)
     Traceback (most recent call last):
     ...
-    ValueError: the (L, S) mask for L=10**6, S=10**6 would hold 1000000000000 entries, more than the 2147483648 (2**31) that dlmath allocates at once
+    ValueError: the (L, S) mask for L=10**6, S=10**6 would hold 1000000000000 entries, ...
     """
     count = int(count)  # type: ignore[call-overload]
     if count > MAX_ENTRIES:
@@ -278,7 +288,7 @@ def check_dtype(name: str, value: object, floating: bool = False) -> Any:
     >>> check_dtype("dtype", torch.int64, floating=True)
     Traceback (most recent call last):
     ...
-    TypeError: dtype must be a floating-point torch.dtype (torch.float32, torch.float64, ...), got torch.int64
+    TypeError: dtype must be a floating-point torch.dtype (...), got torch.int64
     """
     import torch
 
@@ -330,21 +340,6 @@ def check_generator(name: str, value: object) -> Any:
         raise TypeError(f"{name} must be a torch.Generator or None, got "
                         f"{type(value).__name__} {value!r}")
     return value
-
-
-def check_module_size(what: str, build: Any) -> Any:
-    """Build a torch module with ``build()`` once its parameter count is known to fit.
-
-    ``build`` runs first on PyTorch's ``meta`` device, which allocates nothing, so that a
-    size such as ``10**12`` channels is refused with a message (see :func:`check_entries`)
-    instead of failing inside the allocator; then it runs for real.
-    """
-    import torch
-
-    with torch.device("meta"):
-        shape_only = build()
-    check_entries(what, sum(p.numel() for p in shape_only.parameters()))
-    return build()
 
 
 def check_callable(name: str, value: object) -> Any:

@@ -428,7 +428,7 @@ def _start(step: Any, state: Any, bos: int | torch.Tensor, eos: int | None, max_
     """
     check_callable("step", step)
     check_int("eos", eos, 0, allow_none=True)
-    check_int("max_len", max_len, 1, MAX_STEPS)
+    check_int("max_len", max_len, 1, limit=MAX_STEPS)
     check_int("batch_size", batch_size, 1, allow_none=True)
     ref = _first_tensor(state)
     if ref is not None and ref.dim() == 0:
@@ -671,7 +671,7 @@ def sample_distinct(step: StepFn, state: Any, bos: int | torch.Tensor, eos: int,
     holtzman2020curious.  Chapter: :ref:`ch-seq2seq`.
     """
     check_int("k", k, 1)
-    check_int("max_rounds", max_rounds, 1, MAX_STEPS)
+    check_int("max_rounds", max_rounds, 1, limit=MAX_STEPS)
     m = 2 * k if samples_per_round is None else check_int("samples_per_round", samples_per_round, 1)
     filter_logits(torch.zeros(2), temperature, top_k, top_p)         # validate arguments early
     check_generator("generator", generator)

@@ -981,7 +981,7 @@ def laplacian_smoothing(X: Any, A: Any, alpha: float, steps: int = 1,
     """
     check_choice("normalization", normalization, _NORMALIZATIONS)
     alpha = check_number("alpha", alpha, nonnegative=True)
-    steps = check_int("steps", steps, 0, 10**6)       # one matrix product per step
+    steps = check_int("steps", steps, 0, limit=10**6)       # one matrix product per step
     like = _like(X, A)
     L = laplacian(_square("A", A, **like), normalization)
     Y = _signal("X", X, L.shape[0], **like)             # (n, c)

@@ -489,7 +489,7 @@ def retrieve(X: torch.Tensor, q: torch.Tensor, beta: float, max_steps: int = 100
     """
     X, q = _check_pair(X, q)
     beta = check_number("beta", beta, positive=True)
-    max_steps = check_int("max_steps", max_steps, 1, 10**6)   # one state per step is kept
+    max_steps = check_int("max_steps", max_steps, 1, limit=10**6)   # one state per step is kept
     tol = check_number("tol", tol, nonnegative=True)
     states, energies = [q], [energy(X, q, beta)]
     converged = False

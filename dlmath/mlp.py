@@ -565,7 +565,7 @@ def train_mlp(X: torch.Tensor, y: torch.Tensor, n_h: int = 16, *, batch_size: in
     if batch_size > N:
         raise ValueError(f"batch_size {batch_size} is larger than the number of examples {N}")
     lr = check_number("lr", lr, positive=True)
-    check_int("epochs", epochs, 1, 10**6)
+    check_int("epochs", epochs, 1, limit=10**6)
     check_seed("seed", seed)
     loss = check_choice("loss", loss, _LOSSES)
     eval_every = N if eval_every is None else eval_every
@@ -906,12 +906,12 @@ def gradient_timings(depths: Sequence[int], width: int = 8, batch: int = 16, n_c
         check_int(name, value, 1)
     depths = int_sequence("depths", depths, 1)
     for i, L in enumerate(depths):
-        check_int(f"depths[{i}]", L, 1, 1000)    # finite differences cost O(P^2) per row
+        check_int(f"depths[{i}]", L, 1, limit=1000)    # finite differences cost O(P^2) per row
     check_entries(f"X of shape (batch, width) = ({batch}, {width})", batch * width)
     check_entries(f"a hidden layer of width {width}", width * width)
     check_entries(f"the last layer of shape (n_classes, width) = ({n_classes}, {width})",
                   n_classes * width)
-    check_int("repeats", repeats, 1, 1000)
+    check_int("repeats", repeats, 1, limit=1000)
     check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(batch, width, generator=gen, dtype=torch.float64)

@@ -350,7 +350,7 @@ def quadratic_gd_trajectory(hessian: Sequence[Sequence[float]] | np.ndarray,
     _check_lr_momentum(lr, momentum, nesterov)
     if nesterov and momentum == 0:
         raise ValueError("nesterov needs momentum > 0")
-    check_int("steps", steps, 0, 10**6)          # every iterate is kept
+    check_int("steps", steps, 0, limit=10**6)          # every iterate is kept
     check_entries(f"the trajectory of steps={steps} in {d} dimensions", (steps + 1) * d)
     out = np.empty((steps + 1, d))
     out[0] = x

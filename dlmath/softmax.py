@@ -247,7 +247,7 @@ def softmax_sym(n: int, name: str = "z") -> tuple[list[sp.Expr], tuple[sp.Symbol
     ----------
     Chapter: :ref:`ch-softmax`.
     """
-    n = check_int("n", n, 1, 200)           # a symbolic softmax is for reading; 1000 takes seconds
+    n = check_int("n", n, 1, limit=200)     # a symbolic softmax is for reading
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
     if not name.isidentifier():
@@ -356,7 +356,7 @@ def softmax_jacobian_sym(n: int, in_terms_of: str = "p") -> tuple[sp.Matrix, tup
     Chapter: :ref:`ch-softmax`.
     """
     check_choice("in_terms_of", in_terms_of, ("p", "z"))
-    n = check_int("n", n, 1, 20)            # n^2 symbolic derivatives: n = 20 takes seconds
+    n = check_int("n", n, 1, limit=20)      # n^2 symbolic derivatives: 20 take seconds
     probs, z = softmax_sym(n)
     J = sp.Matrix(n, n, lambda i, j: sp.diff(probs[i], z[j]))
     if in_terms_of == "z":

@@ -267,8 +267,8 @@ def time_call(fn: Callable, *args: Any, repeats: int = 5, warmup: int = 1) -> fl
     Chapter: :ref:`ch-transformers`.
     """
     fn = check_callable("fn", fn)
-    repeats = check_int("repeats", repeats, 1, 10**6)
-    warmup = check_int("warmup", warmup, 0, 10**6)
+    repeats = check_int("repeats", repeats, 1, limit=10**6)
+    warmup = check_int("warmup", warmup, 0, limit=10**6)
     for _ in range(warmup):
         fn(*args)
     _sync(args)
@@ -445,7 +445,7 @@ def attention_cost_vs_length(attention: Callable, lengths: Sequence[int], *, d_k
     for i, T in enumerate(lengths):   # q, k, v of (B, h, T, d_k) and the (B, h, T, T) scores
         check_entries(f"the queries or scores of batch={batch}, heads={heads}, "
                       f"lengths[{i}]={T} and d_k={d_k}", batch * heads * T * max(T, d_k))
-    repeats = check_int("repeats", repeats, 1, 10**6)
+    repeats = check_int("repeats", repeats, 1, limit=10**6)
     check_dtype("dtype", dtype, floating=True)
     dev = check_device("device", device) or torch.device("cpu")
     gen = torch.Generator().manual_seed(check_seed("seed", seed))

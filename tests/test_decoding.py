@@ -311,7 +311,7 @@ def test_sample_distinct_stops_when_the_nucleus_is_small():
 def test_decoder_errors():
     m = ToyRNN(4, 0)
     h0 = m.start(2)
-    with pytest.raises(ValueError, match=r"max_len must be in \[1, 1000000\]"):
+    with pytest.raises(ValueError, match="max_len must be >= 1"):
         greedy_decode(m.step, h0, 1, EOS, 0)
     with pytest.raises(ValueError, match="beam_width"):
         beam_search(m.step, h0, 1, EOS, 3, beam_width=0)

@@ -167,7 +167,7 @@ def test_a_kernel_size_tuple_gives_its_dimension(cls):
     (lambda: P.linear_params(2.5, 3), "in_features must be an int or a sympy expression"),
     (lambda: P.rnn_params(3, 4, mode="LSTMx"), "mode must be one of"),
     (lambda: P.rnn_params(3, 4, mode="GRU", proj_size=2), "proj_size is only defined"),
-    (lambda: P.rnn_params(3, 4, num_layers=0), r"num_layers must be in \[1, 10000\]"),
+    (lambda: P.rnn_params(3, 4, num_layers=0), "num_layers must be >= 1"),
     (lambda: P.attention_params(10, num_heads=3), "not divisible by num_heads"),
     (lambda: P.batchnorm_params(4, affine=1), "affine must be True or False"),
 ])

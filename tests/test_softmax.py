@@ -189,7 +189,7 @@ def test_is_psd_batched_and_exact():
     (lambda: sm.softmax(torch.zeros(3), dim=0.0), TypeError, "dim must be an int"),
     (lambda: sm.logsumexp(torch.zeros(2, 0)), ValueError, "at least one entry"),
     (lambda: sm.softmax("abc"), TypeError, "z must be a tensor"),
-    (lambda: sm.softmax_sym(0), ValueError, r"n must be in \[1, 200\]"),
+    (lambda: sm.softmax_sym(0), ValueError, "n must be >= 1"),
     (lambda: sm.softmax_jacobian_sym(2, in_terms_of="q"), ValueError, "in_terms_of"),
     (lambda: sm.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError, r"in \[0, 2\]"),
     (lambda: sm.cross_entropy(torch.zeros(2, 3), torch.tensor([0])), ValueError, "must have shape"),

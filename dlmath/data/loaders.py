@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import pickle
 import re
 import zlib
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlmath._validate import check_number, is_int
+from dlmath._validate import check_int, check_number, check_seed, int_sequence, is_int
 from dlmath.data.tensors import DataSplits, TensorSplit, stratified_split
 
 __all__ = ["read_idx", "mnist", "read_cifar_batch", "cifar10", "CIFAR10_CLASSES"]
@@ -64,10 +65,31 @@ _MAX_TEXT = "the 1 GiB limit"
 _CHUNK = 1 << 24
 
 
+def _as_path(name: str, value: object) -> Path:
+    """The argument ``name``, a file or directory given as a str or os.PathLike, as a Path."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike (such as pathlib.Path), got "
+                        f"{type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must name a path as text, got {type(text).__name__}")
+    if not text:
+        raise ValueError(f"{name} must not be empty (use '.' for the current directory)")
+    return Path(text)
+
+
+def _as_dir(name: str, value: object) -> Path:
+    """The argument ``name`` as the Path of an existing directory."""
+    path = _as_path(name, value)
+    if not path.is_dir():
+        raise ValueError(f"{name} {path}: no such directory")
+    return path
+
+
 def _open(path: Path):
     """``path`` opened for reading, through gzip if it starts with the gzip magic bytes."""
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(f"path {path}: no such file")
     with open(path, "rb") as f:
         compressed = f.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if compressed else open(path, "rb")
@@ -123,9 +145,11 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
     ValueError
-        If the file is missing, too short for its header, has a bad magic number or
-        type code, promises more than 1 GiB of data, or holds fewer or more data bytes
+        If ``path`` is empty, the file is missing, too short for its header, has a bad
+        magic number or type code, promises more than 1 GiB of data, or holds fewer or more data bytes
         than its sizes require (a gzip file is decompressed only that far).
 
     Examples
@@ -150,7 +174,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     ----------
     Chapter: :ref:`ch-training-cnns`.
     """
-    path = Path(path)
+    path = _as_path("path", path)
     with _open(path) as f:
         magic = _read(f, 4, path)
         if len(magic) < 4:
@@ -234,7 +258,7 @@ def mnist(root: str | Path, *, val_fraction: float = 1 / 6, seed: int = 0,
     seed : int
         Seed of the validation split.
     num_classes : int
-        Labels must be smaller.
+        Labels must be smaller; in ``[1, 256]`` (the labels are bytes).
 
     Returns
     -------
@@ -243,8 +267,11 @@ def mnist(root: str | Path, *, val_fraction: float = 1 / 6, seed: int = 0,
 
     Raises
     ------
+    TypeError
+        If ``root`` is not a str or os.PathLike, or ``seed`` or ``num_classes`` is not an int.
     ValueError
-        If a file is missing or malformed (see :func:`read_idx`), or the files disagree.
+        If ``root`` is not a directory, ``val_fraction``, ``seed`` or ``num_classes`` is out
+        of range, a file is missing or malformed (see :func:`read_idx`), or the files disagree.
 
     Examples
     --------
@@ -265,7 +292,9 @@ def mnist(root: str | Path, *, val_fraction: float = 1 / 6, seed: int = 0,
     Chapter: :ref:`ch-training-cnns`.
     """
     check_number("val_fraction", val_fraction, interval="(0, 1)")
-    root = Path(root)
+    seed = check_seed("seed", seed)
+    num_classes = check_int("num_classes", num_classes, 1, 256)
+    root = _as_dir("root", root)
     xtr, ytr = _mnist_pair(root, "train", num_classes)
     xte, yte = _mnist_pair(root, "t10k", num_classes)
     if xtr.shape[1:] != xte.shape[1:]:
@@ -499,8 +528,10 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
     ValueError
-        If the file is missing or over 1 GiB, is not a pickle, names a forbidden global,
+        If ``path`` is empty, the file is missing or over 1 GiB, is not a pickle, names a forbidden global,
         holds an array that is not fully built or a dtype that is not plain, or does not
         hold the data and labels described above.
 
@@ -523,7 +554,7 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     ----------
     Chapter: :ref:`ch-training-cnns`.
     """
-    path = Path(path)
+    path = _as_path("path", path)
     raw = _read_bytes(path)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
@@ -578,7 +609,7 @@ def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
     seed : int
         Seed of that split.
     train_batches : sequence of int
-        Which of ``data_batch_1`` ... ``data_batch_5`` to read.
+        Which of ``data_batch_1`` ... ``data_batch_5`` to read: distinct numbers in ``1..5``.
 
     Returns
     -------
@@ -588,8 +619,12 @@ def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
 
     Raises
     ------
+    TypeError
+        If ``root`` is not a str or os.PathLike, ``seed`` is not an int or ``train_batches``
+        is not a sequence of ints.
     ValueError
-        If a batch is missing or malformed (see :func:`read_cifar_batch`).
+        If ``root`` is not a directory, ``val_fraction``, ``seed`` or ``train_batches`` is out
+        of range, or a batch is missing or malformed (see :func:`read_cifar_batch`).
 
     Examples
     --------
@@ -597,7 +632,7 @@ def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
     >>> cifar10(tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
-    ValueError: ...data_batch_1: no such file
+    ValueError: ...data_batch_1: no such file; root must hold the CIFAR-10 python batches ...
 
     See Also
     --------
@@ -608,12 +643,22 @@ def cifar10(root: str | Path, *, val_fraction: float = 0.1, seed: int = 0,
     Chapter: :ref:`ch-training-cnns`.
     """
     check_number("val_fraction", val_fraction, interval="(0, 1)")
-    root = Path(root)
+    seed = check_seed("seed", seed)
+    if isinstance(train_batches, (str, bytes)) or not isinstance(train_batches, Sequence):
+        raise TypeError(f"train_batches must be a sequence of ints among 1..5, got "
+                        f"{type(train_batches).__name__}")
+    batches = int_sequence("train_batches", train_batches, 1)
+    if max(batches) > 5 or len(set(batches)) != len(batches):
+        raise ValueError(f"train_batches must be distinct numbers among 1..5, got {batches!r}")
+    root = _as_dir("root", root)
     if (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
-    if not train_batches or any(b not in (1, 2, 3, 4, 5) for b in train_batches):
-        raise ValueError(f"train_batches must be among 1..5, got {tuple(train_batches)!r}")
-    parts = [read_cifar_batch(root / f"data_batch_{b}") for b in train_batches]
+    names = [f"data_batch_{b}" for b in batches] + ["test_batch"]
+    missing = next((n for n in names if not (root / n).is_file()), None)
+    if missing is not None:                           # before reading anything
+        raise ValueError(f"{root / missing}: no such file; root must hold the CIFAR-10 python "
+                         f"batches {', '.join(names)}")
+    parts = [read_cifar_batch(root / name) for name in names[:-1]]
     xtr = np.concatenate([p[0] for p in parts])
     ytr = np.concatenate([p[1] for p in parts])
     xte, yte = read_cifar_batch(root / "test_batch")

@@ -328,9 +328,9 @@ def random_crop(x: torch.Tensor, generator: torch.Generator | None = None,
     check_generator("generator", generator)
     if padding == 0:
         return x
-    check_entries(f"the images of shape {tuple(x.shape)} with padding {padding}",
-                  x[:, :, :1, :1].numel() * (x.shape[-2] + 2 * padding) * (x.shape[-1] + 2 * padding))
     B, C, H, W = x.shape
+    check_entries(f"the images of shape {tuple(x.shape)} with padding {padding}",
+                  B * C * (H + 2 * padding) * (W + 2 * padding))
     padded = F.pad(x, (padding,) * 4)                                    # (B, C, H+2p, W+2p)
     off = torch.randint(0, 2 * padding + 1, (2, B), generator=generator, device=x.device)
     rows = off[0][:, None] + torch.arange(H, device=x.device)            # (B, H)

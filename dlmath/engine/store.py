@@ -267,7 +267,7 @@ def canonical(obj: Any, where: str = "value") -> Any:
     Raises
     ------
     TypeError
-        If a value has no canonical form.
+        If a value has no canonical form, or ``where`` is not a str.
 
     Examples
     --------
@@ -282,6 +282,9 @@ def canonical(obj: Any, where: str = "value") -> Any:
     --------
     spec_key : its hash.
     """
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a str (a label for error messages), got "
+                        f"{type(where).__name__} {where!r}")
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     if isinstance(obj, float):

@@ -592,7 +592,7 @@ class TrainConfig:
                 and hasattr(self.task, "metrics")):
             raise TypeError("task must be a dataclass instance with loss() and metrics() "
                             "methods, e.g. Classification()")
-        check_int("epochs", self.epochs, 1, 10**6)
+        check_int("epochs", self.epochs, 1, limit=10**6)
         check_int("batch_size", self.batch_size, 1)
         check_int("eval_batch_size", self.eval_batch_size, 1)
         seeds = tuple(self.seeds) if isinstance(self.seeds, (tuple, list)) else (self.seeds,)
@@ -604,7 +604,7 @@ class TrainConfig:
         if self.grad_clip is not None:
             check_number("grad_clip", self.grad_clip, positive=True)
         if self.steps_per_epoch is not None:
-            check_int("steps_per_epoch", self.steps_per_epoch, 1, 10**9)
+            check_int("steps_per_epoch", self.steps_per_epoch, 1, limit=10**9)
         if isinstance(self.eval_splits, (str, bytes)) or \
                 not isinstance(self.eval_splits, (tuple, list)):
             raise TypeError(f"eval_splits must be a tuple of split names, got "
@@ -1242,7 +1242,7 @@ def _compute(config: TrainConfig, dev: torch.device, progress: bool | None,
 
 
 def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
-        progress: bool | None = None, root: str | None = None) -> Result:
+        progress: bool | None = None, root: str | os.PathLike | None = None) -> Result:
     """Train every seed of ``config`` (or load the result from the store) and return it.
 
     Explanation
@@ -1268,8 +1268,9 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
         Draw a progress bar (``tqdm.auto``: a widget in Jupyter, text on a terminal); default:
         ``DLMATH_PROGRESS`` (``0`` or ``1``) if set, else when stderr is a terminal or the code
         runs in a Jupyter kernel.  The book sets ``DLMATH_PROGRESS=0`` for its builds.
-    root : str, optional
-        Directory of the store; default :func:`dlmath.engine.store.cache_dir`.
+    root : str or pathlib.Path, optional
+        Directory of the store (any directory: the store creates it when it writes);
+        default :func:`dlmath.engine.store.cache_dir`.  Checked even with ``cache=False``.
 
     Returns
     -------
@@ -1279,7 +1280,9 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
     ------
     TypeError
         If the model factory does not build an ``nn.Module`` or the data function does not
-        return a ``DataSplits``.
+        return a ``DataSplits``, or ``root`` is neither None, a str nor a path.
+    ValueError
+        If ``root`` is the empty string.
 
     Examples
     --------
@@ -1299,6 +1302,8 @@ def run(config: TrainConfig, *, cache: bool = True, refresh: bool = False,
     check_bool("refresh", refresh)
     if progress is not None:
         check_bool("progress", progress)
+    if root is not None:               # checked even when cache=False leaves it unused
+        store._root(root)
     dev = config.resolved_device()
     if cache:
         identity = config.identity()

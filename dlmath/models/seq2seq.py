@@ -349,7 +349,7 @@ class Speller(Seq2Seq):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, max_len: int = 13,
                  bos_id: int = 1, eos_id: int = 2, **kwargs: Any) -> None:
         super().__init__(src_vocab_size, tgt_vocab_size, **kwargs)
-        check_int("max_len", max_len, 1, MAX_STEPS)
+        check_int("max_len", max_len, 1, limit=MAX_STEPS)
         check_int("bos_id", bos_id, 0, tgt_vocab_size - 1)      # ids of the target vocabulary
         check_int("eos_id", eos_id, 0, tgt_vocab_size - 1)
         if len({self.pad_id, bos_id, eos_id}) < 3:

@@ -448,7 +448,7 @@ def conv_stack(channels: int, kernel_size: int, depth: int, bias: bool = True) -
     """
     _flags(bias=bias)
     c, k, n = (check_int("channels", channels, 1), check_int("kernel_size", kernel_size, 1),
-               check_int("depth", depth, 1, 10_000))        # one module per layer
+               check_int("depth", depth, 1, limit=10_000))        # one module per layer
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for 'same' padding, got {k}")
     _conv_weights("each conv", c, c, k)

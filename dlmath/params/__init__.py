@@ -375,7 +375,7 @@ def rnn_params(input_size: Size, hidden_size: Size, num_layers: int = 1, mode: s
     """
     check_choice("mode", mode, tuple(_GATES))
     # one term per layer and weight: a bound keeps the table (and torch's module) buildable
-    num_layers = check_int("num_layers", num_layers, 1, 10_000)
+    num_layers = check_int("num_layers", num_layers, 1, limit=10_000)
     bias = check_bool("bias", bias)
     bidirectional = check_bool("bidirectional", bidirectional)
     proj = _size("proj_size", proj_size, minimum=0)
