@@ -58,7 +58,7 @@ def test_splits_hold_different_words(data):
 
 
 def test_split_limits_are_checked():
-    with pytest.raises(ValueError, match="max_train_words must be an int >= 1"):
+    with pytest.raises(ValueError, match="max_train_words must be >= 1, got 0"):
         spelling_splits(max_train_words=0)
 
 
@@ -91,7 +91,7 @@ def test_teacher_forcing_is_unchanged():
     assert torch.equal(a, b) and torch.equal(a, c)
     with pytest.raises(ValueError, match="return_attention needs tgt_in"):
         model(src, return_attention=True)
-    with pytest.raises(ValueError, match="bos_id 40 is not an id"):
+    with pytest.raises(ValueError, match=r"bos_id must be in \[0, 28\], got 40"):
         Speller(len(PV), len(LV), bos_id=40)
 
 
