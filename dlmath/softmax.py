@@ -504,7 +504,7 @@ def is_psd(matrix: Any, tol: float = 1e-10) -> bool | torch.Tensor:
     matrix : torch.Tensor, numpy.ndarray or sympy.Matrix
         Square, symmetric (within ``tol`` for numeric input).
     tol : float
-        Relative tolerance (to max(1, max |M_ij|)), in [0, 1).
+        Relative tolerance (to :math:`\max(1, \max_{ij} |M_{ij}|)`), in ``[0, 1)``.
 
     Returns
     -------

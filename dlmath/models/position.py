@@ -42,7 +42,7 @@ __all__ = [
     "conv_border_term_sym",
 ]
 
-#: The border treatments: no padding, then a mode and the pixels added on each side.
+#: The border treatments (no padding first, then a mode with the pixels added on each side).
 #: Zero padding of 1 is "same" and of 2 "full" for 3×3 kernels; circular padding wraps
 #: around, reflect padding mirrors without repeating the edge, replicate padding repeats
 #: the edge.  The code released with Kayhan & van Gemert (2020) and the course network of
