@@ -4,7 +4,10 @@ The matrices below are the ones the report states (its nodes are numbered from 1
 matrices are stored 0-based as usual).  The drawings they were read from are not part of
 the report's text, so the checks test what can be tested: internal consistency (an
 undirected adjacency is symmetric with a zero diagonal), the arithmetic (squares, degrees,
-Laplacians) and whether the conclusions follow.  Chapter: :ref:`ch-graphs`.
+Laplacians) and whether the conclusions follow.  The claimed matrices and counts are
+compared with the verified ones (exactly) by :func:`dlmath.check.compare_tensor`, and
+:func:`dlmath._book.claims.verdict_of` turns its verdicts into the claim's.  Chapter:
+:ref:`ch-graphs`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import itertools
 import torch
 
 from dlmath import graphs
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_tensor
 
 SOURCE = "002_96e139cf604c0a28"
 
@@ -95,25 +99,28 @@ def _check_a1_squared() -> Check:
     A = _t(REPORT_A1)
     ours = graphs.walk_counts(A, 2)
     brute = _t([[len(_brute_walks(REPORT_A1, 2, u, v)) for v in range(5)] for u in range(5)])
-    ok = torch.equal(ours, brute) and torch.equal(ours, _t(REPORT_A1_SQUARED))
+    if not torch.equal(ours, brute):
+        raise RuntimeError("dlmath.graphs.walk_counts disagrees with enumerating the walks")
+    full = compare_tensor(_t(REPORT_A1_SQUARED), brute, rtol=0.0, atol=0.0)
     return Check(verified=_rows(brute.int().tolist()),
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(full),
                  note="Checked by matrix power and by enumerating all walks of length 2.")
 
 
 def _check_walks_vs_paths() -> Check:
     n = len(REPORT_A1)
-    agree = {}
+    agree = {}                      # k -> the checker's verdict off the diagonal
     for k in (2, 3):
         Ak = graphs.walk_counts(_t(REPORT_A1), k)
         paths = _t([[sum(len(set(w)) == k + 1 for w in _brute_walks(REPORT_A1, k, u, v))
                      for v in range(n)] for u in range(n)])
         off = ~torch.eye(n, dtype=torch.bool)
-        agree[k] = bool((Ak[off] == paths[off]).all())
+        agree[k] = compare_tensor(Ak[off], paths[off], rtol=0.0, atol=0.0)
         if k == 3:
             w15 = int(Ak[0, 4])
             p15 = int(paths[0, 4])
-    verdict = "incomplete" if agree[2] and not agree[3] else ("correct" if agree[3] else "incorrect")
+    # the claim is for every k; the report does not say that it needs k <= 2
+    verdict = verdict_of(agree[3], where_stated=agree[2])
     return Check(verified=f"$(A^k)_{{uv}}$ counts walks (nodes may repeat); graph 1: "
                           f"$(A^3)_{{15}} = {w15}$ but {p15} paths of length 3 from 1 to 5",
                  verdict=verdict,
@@ -127,9 +134,11 @@ def _check_diagonal() -> Check:
     diag = torch.diagonal(graphs.walk_counts(A, 2))
     closed = _t([len(_brute_walks(REPORT_A1, 2, u, u)) for u in range(5)])
     deg = torch.diagonal(graphs.degree_matrix(A))
-    ok = torch.equal(diag, closed) and torch.equal(diag, deg)
+    if not torch.equal(diag, closed):
+        raise RuntimeError("dlmath.graphs.walk_counts disagrees with enumerating closed walks")
+    full = compare_tensor(closed, deg, rtol=0.0, atol=0.0)
     return Check(verified=f"diag($A^2$) = degrees = {[int(x) for x in deg]} (graph 1)",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(full),
                  note="In a directed graph the diagonal counts reciprocated arcs instead.")
 
 
@@ -137,9 +146,9 @@ def _check_degree_matrix() -> Check:
     A = repaired_graph2()
     deg = torch.diagonal(graphs.degree_matrix(A))
     A2 = _t(REPORT_A2)
-    ok = torch.equal(deg, _t(REPORT_D2))
+    full = compare_tensor(_t(REPORT_D2), deg, rtol=0.0, atol=0.0)
     return Check(verified=f"degrees of the repaired graph: {[int(x) for x in deg]}",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(full),
                  note=f"They equal the row sums of the report's matrix; its column sums "
                       f"{[int(x) for x in A2.sum(dim=0)]} differ, another sign of its asymmetry.")
 
@@ -155,9 +164,10 @@ def _check_laplacian() -> Check:
     sym = torch.equal(claimed, claimed.T)
     A2 = _t(REPORT_A2)
     own = [(int(i) + 1, int(j) + 1) for i, j in torch.nonzero(claimed != torch.diag(A2.sum(1)) - A2)]
+    full = compare_tensor(claimed, L, rtol=0.0, atol=0.0)
     return Check(verified=f"row 3 of $L$ is {[int(x) for x in L[2]]}; the claimed matrix differs "
                           f"at {wrong}",
-                 verdict="correct" if not wrong else "incorrect",
+                 verdict=verdict_of(full),
                  note=f"The claimed L is {'' if sym else 'not '}symmetric; it is not D - A of the "
                       f"report's own matrix either (they differ at {own}).")
 

@@ -13,7 +13,13 @@ import torch
 import torch.nn.functional as F
 
 from dlmath import attention, hopfield
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_number, compare_tensor
+
+
+def _first_wrong(verdicts):
+    """The first verdict that is not right, else the last one (all right)."""
+    return next((v for v in verdicts if not v.ok), verdicts[-1])
 
 _R001 = "001_ce676efc9e2b3789"
 _R000 = "000_d0450d199b2953aa"
@@ -34,7 +40,7 @@ def _instances(n: int = 20, seed: int = 0):
 
 
 def _check_gradients() -> Check:
-    worst = 0.0
+    worst, verdicts = 0.0, []
     for X, q, beta in _instances():
         q = q.requires_grad_()
         E1, E2 = hopfield.energy_split(X, q, beta)
@@ -43,33 +49,37 @@ def _check_gradients() -> Check:
         q = q.detach()
         claimed_g1 = q                                           # grad E1 = q
         claimed_g2 = X.T @ torch.softmax(beta * X @ q, dim=0)    # -grad E2 = X^T softmax(beta X q)
+        verdicts += [compare_tensor(claimed_g1, g1, rtol=0.0, atol=1e-10),
+                     compare_tensor(claimed_g2, g2, rtol=0.0, atol=1e-10)]
         worst = max(worst, float((g1 - claimed_g1).abs().max()), float((g2 - claimed_g2).abs().max()))
-    ok = worst < 1e-10
     return Check(verified=r"$\nabla E_1 = q$, $-\nabla E_2 = X^\top\mathrm{softmax}(\beta Xq)$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(_first_wrong(verdicts)),
                  note=f"agrees with autograd on 20 random instances (largest difference {worst:.1e}).")
 
 
 def _check_hessian() -> Check:
-    worst, min_eig = 0.0, math.inf
+    worst, min_eig, verdicts = 0.0, math.inf, []
     for X, q, beta in _instances(seed=1):
         H1 = torch.autograd.functional.hessian(lambda v: hopfield.energy_split(X, v, beta)[0], q)
         H2 = torch.autograd.functional.hessian(lambda v: -hopfield.energy_split(X, v, beta)[1], q)
         p = torch.softmax(beta * X @ q, dim=0)
         claimed_H2 = beta * X.T @ (torch.diag(p) - torch.outer(p, p)) @ X
+        verdicts += [compare_tensor(torch.eye(len(q), dtype=_F64), H1, rtol=0.0, atol=1e-9),
+                     compare_tensor(claimed_H2, H2, rtol=0.0, atol=1e-9)]
         worst = max(worst, float((H1 - torch.eye(len(q), dtype=_F64)).abs().max()),
                     float((H2 - claimed_H2).abs().max()))
         min_eig = min(min_eig, float(torch.linalg.eigvalsh(H2).min()))
-    ok = worst < 1e-9 and min_eig > -1e-12
+    # the Hessians by the checker; "both PSD" (a property, not a value) by the eigenvalues
+    verdict = verdict_of(_first_wrong(verdicts)) if min_eig > -1e-12 else "incorrect"
     return Check(verified=r"$\nabla^2 E_1 = I$, $-\nabla^2 E_2 = \beta X^\top(\mathrm{diag}(p) - pp^\top)X \succeq 0$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict,
                  note="matches autograd's Hessian on 20 random instances, and no eigenvalue of "
                       f"$-\\nabla^2 E_2$ is below {min_eig:.0e} (rounding).  The PSD step writes $vX$ "
                       "where $Xv$ is meant; with $u = Xv$ the argument is right.")
 
 
 def _check_linearisation() -> Check:
-    worst = 0.0
+    worst, verdicts = 0.0, []
     for X, q_t, beta in _instances(seed=2):
         g = torch.Generator().manual_seed(int(1e6 * beta))
         q = q_t + torch.randn(q_t.shape, generator=g, dtype=_F64)
@@ -81,10 +91,10 @@ def _check_linearisation() -> Check:
         E2_t = hopfield.energy_split(X, qt, beta)[1]
         (grad_t,) = torch.autograd.grad(E2_t, qt)
         tangent = E2_t.detach() + grad_t @ (q - q_t)
+        verdicts.append(compare_number(float(claimed), float(tangent), atol=1e-9))
         worst = max(worst, float((claimed - tangent).abs()))
-    ok = worst < 1e-9
     return Check(verified=r"$\tilde E_2(q) = -\mathrm{lse}(\beta, Xq_t) - \mathrm{softmax}(\beta Xq_t)^\top X(q - q_t)$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(_first_wrong(verdicts)),
                  note="the tangent plane must be evaluated at $q_t$; the stated expression keeps $q$ "
                       f"inside lse and softmax, so it is not affine in $q$ (differs from the tangent by up "
                       f"to {worst:.2f} on random instances).  The update derived after it is nevertheless right.")
@@ -114,11 +124,11 @@ def _check_attention_identity() -> Check:
     Z = F.scaled_dot_product_attention(Q[None], X[None], X[None])[0]      # (S, D)
     torch.testing.assert_close(attention.scaled_dot_product_attention(Q, X, X), Z)
     U = hopfield.update(X, Q, 1 / math.sqrt(D))              # row s: the update of query s
-    rows_of_Z = bool(torch.allclose(U, Z, atol=1e-12))
-    rows_of_Zt = bool(torch.allclose(U, Z.T, atol=1e-12))
-    ok = rows_of_Zt
+    # the claim: the updates are the rows of Z^T (compared as torch.allclose would)
+    claimed = compare_tensor(U, Z.T, rtol=1e-5, atol=1e-12)
+    rows_of_Z = compare_tensor(U, Z, rtol=1e-5, atol=1e-12).ok
     return Check(verified=r"$q_s^{\mathrm{new}}$ is row $s$ of $Z$ (column $s$ of $Z^\top$) for the query in row $s$ of $Q$, $\beta = 1/\sqrt{D}$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(claimed),
                  note=("the update of query $s$ equals row $s$ of $Z$" if rows_of_Z else "no row of $Z$ matched")
                       + "; a row of $Z^\\top$ collects one coordinate of all the updated queries.  "
                       "$t$ counts iterations and cannot index a row, and the softmax in "
@@ -127,16 +137,17 @@ def _check_attention_identity() -> Check:
 
 def _check_self_attention_vec() -> Check:
     g = torch.Generator().manual_seed(5)
-    worst = 0.0
+    worst, verdicts = 0.0, []
     for m, n in ((2, 3), (4, 4), (8, 8)):
         x = torch.rand(m, n, generator=g, dtype=_F64)
         v = x.T.reshape(-1, 1)                                    # vec: stack the columns, (mn, 1)
         claimed = torch.softmax(v @ v.T / math.sqrt(1), dim=1) @ v  # row-wise softmax
         oracle = F.scaled_dot_product_attention(v[None], v[None], v[None])[0]
+        verdicts.append(compare_tensor(claimed, oracle, rtol=0.0, atol=1e-12))
         worst = max(worst, float((claimed - oracle).abs().max()))
-    ok = worst < 1e-12
+    first = _first_wrong(verdicts)
     return Check(verified=r"$Z = \mathrm{softmax}(\mathrm{vec}(x)\,\mathrm{vec}(x)^\top)\,\mathrm{vec}(x)$, row-wise, $mn \times 1$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(first),
                  note="equals torch's attention with $d_k = 1$; the score matrix is $mn \\times mn$ "
                       "(the report writes $MN$, its kernel size), and dropping $1/\\sqrt{d_k}$ is "
                       "harmless only because $d_k = 1$.")

@@ -5,7 +5,9 @@ compares it with PyTorch autograd (the oracle) and with :func:`dlmath.mlp.mlp_ba
 Where the claimed formula indexes hidden units and outputs with the same letter, the
 instance has ``n_x = n_h = n_y = 3`` so that every index in it is defined.  The names of the
 layer sizes are checked against ``torch.nn``, and the cost of backpropagation by counting
-floating-point operations (``torch.utils.flop_counter``).
+floating-point operations (``torch.utils.flop_counter``).  The claimed values are compared
+with autograd's by :func:`dlmath.check.compare_tensor` (relative tolerance 1e-9), and
+:func:`dlmath._book.claims.verdict_of` turns its first failing verdict into the claim's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from dlmath import mlp
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_tensor
 from dlmath._validate import one_torch_thread
 
 R004 = "004_46edfb94b1a3c9c4"
@@ -62,12 +65,25 @@ def _compare(formula: Callable[[dict], torch.Tensor], target: str,
     return claimed, ours
 
 
-def _verdict(err: float) -> str:
-    return "correct" if err < 1e-9 else "incorrect"
+def _same(claimed: torch.Tensor, oracle: torch.Tensor):
+    """The checker's verdict on a claimed value against the oracle's."""
+    return compare_tensor(claimed, oracle, rtol=1e-9, atol=1e-12)
+
+
+def _first_wrong(verdicts):
+    """The first verdict that is not right, else the last one (all right)."""
+    verdicts = list(verdicts)
+    return next((v for v in verdicts if not v.ok), verdicts[-1])
+
+
+def _judge(formula: Callable[[dict], torch.Tensor], target: str, seeds: range = range(20)) -> str:
+    """The claim's verdict: ``formula(instance)`` against autograd on every seed."""
+    return verdict_of(_first_wrong(_same(formula(inst), inst[target])
+                                   for inst in map(_instance, seeds)))
 
 
 def _check_forward() -> Check:
-    worst, ours = 0.0, 0.0
+    worst, ours, verdicts = 0.0, 0.0, []
     for s in range(20):
         inst = _instance(s)
         net = torch.nn.Sequential(torch.nn.Linear(N, N), torch.nn.Tanh(), torch.nn.Linear(N, N)).double()
@@ -77,10 +93,11 @@ def _check_forward() -> Check:
             oracle = net(inst["x"])
         claimed = inst["W_y"] @ inst["x"] + inst["b_y"]            # the claim: y~ = W_y x + b_y
         worst = max(worst, _rel(claimed, oracle))
+        verdicts.append(_same(claimed, oracle))
         params = {k: inst[k] for k in ("W_h", "b_h", "W_y", "b_y")}
         ours = max(ours, _rel(mlp.mlp_forward(params, inst["x"][None])["y_tilde"][0], oracle))
     return Check(verified=r"$\tilde y = W_y h + b_y$ (the other three equations are right)",
-                 verdict=_verdict(worst),
+                 verdict=verdict_of(_first_wrong(verdicts)),
                  note="The output layer is fed the input x instead of the hidden activation h = tanh(h~): "
                       "the hidden layer is skipped, and the product is defined only when n_x = n_h "
                       f"(relative error {worst:.2f} against torch.nn with n_x = n_h; dlmath {ours:.0e}).")
@@ -94,13 +111,14 @@ def _probs(seed: int, k: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _check_ce_grad_probs() -> Check:
-    worst = 0.0
+    worst, verdicts = 0.0, []
     for s in range(20):
         y_hat, y = _probs(s)
         (g,) = torch.autograd.grad(-(y * torch.log(y_hat)).sum(), y_hat)
         worst = max(worst, _rel(-y / y_hat.detach(), g))            # the claim: -y / ŷ
+        verdicts.append(_same(-y / y_hat.detach(), g))
     return Check(verified=r"$\partial\ell/\partial\hat y_k = -y_k/\hat y_k$",
-                 verdict=_verdict(worst),
+                 verdict=verdict_of(_first_wrong(verdicts)),
                  note="Right, as a derivative with the probabilities taken as free variables. It never "
                       "vanishes (it is -1 on the true class even at ŷ = y), so 'the gradient must be zero' "
                       "does not apply here: ŷ is constrained to sum to 1. In the logits the gradient "
@@ -108,14 +126,15 @@ def _check_ce_grad_probs() -> Check:
 
 
 def _check_mse_grad_probs() -> Check:
-    worst, flipped = 0.0, 0.0
+    worst, flipped, verdicts = 0.0, 0.0, []
     for s in range(20):
         y_hat, y = _probs(s)
         (g,) = torch.autograd.grad(((y_hat - y) ** 2).sum(), y_hat)
         claimed = 2 * (y - y_hat.detach())                          # the claim: 2 (y - ŷ)
         worst, flipped = max(worst, _rel(claimed, g)), max(flipped, _rel(-claimed, g))
+        verdicts.append(_same(claimed, g))
     return Check(verified=r"$\partial\ell/\partial\hat y = 2(\hat y - y)$",
-                 verdict=_verdict(worst),
+                 verdict=verdict_of(_first_wrong(verdicts)),
                  note=f"Wrong sign: the claimed vector is minus autograd's gradient (relative error {worst:.0f}; "
                       f"with the sign flipped {flipped:.0e}). A step along it would increase the loss.")
 
@@ -127,7 +146,7 @@ def _check_dW_y() -> Check:
     err, ours = _compare(literal, "dW_y")
     err_probs, _ = _compare(with_probs, "dW_y")
     return Check(verified=r"$\partial\ell/\partial W_{y,ij} = (\hat y_i - y_i)\,h_j$ (an outer product)",
-                 verdict=_verdict(err),
+                 verdict=_judge(literal, "dW_y"),
                  note="The sum over k contracts the output error with the hidden activations, so every entry "
                       "gets the same number; the gradient is the outer product of the error and h. Even with "
                       f"ŷ for y~ it stays wrong (relative errors {err:.2f} and {err_probs:.2f}; dlmath {ours:.0e}).")
@@ -139,7 +158,7 @@ def _check_db_y() -> Check:
     err, ours = _compare(literal, "db_y")
     zero = max(float(with_probs(_instance(s)).abs().max()) for s in range(20))
     return Check(verified=r"$\partial\ell/\partial b_{y,i} = \hat y_i - y_i$",
-                 verdict=_verdict(err),
+                 verdict=_judge(literal, "db_y"),
                  note="Summing over k gives one number for every output; with ŷ in place of y~ that number is "
                       f"Σ_k ŷ_k - Σ_k y_k = 0 (largest seen {zero:.0e}). Relative error {err:.2f}; dlmath {ours:.0e}.")
 
@@ -165,9 +184,8 @@ def _dh_tilde_note(errs: dict[str, float]) -> str:
 def _check_dh_tilde() -> Check:
     errs = {name: _compare(f, "dh_tilde")[0] for name, f in _dh_tilde_variants().items()}
     ours = _compare(lambda d: d["dh_tilde"], "dh_tilde")[1]
-    ok = errs["literal"] < 1e-9
     return Check(verified=r"$\partial\ell/\partial\tilde h_i = (1-h_i^2)\sum_k(\hat y_k - y_k)W_{y,ki}$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=_judge(_dh_tilde_variants()["literal"], "dh_tilde"),
                  note=_dh_tilde_note(errs) + f" dlmath: {ours:.0e}.")
 
 
@@ -179,7 +197,7 @@ def _check_dW_h() -> Check:
     err, ours = _compare(literal, "dW_h")
     err_delta, _ = _compare(repaired_delta, "dW_h")
     return Check(verified=r"$\partial\ell/\partial W_{h,ij} = \delta^h_i x_j$ with $\delta^h = \partial\ell/\partial\tilde h$",
-                 verdict=_verdict(err),
+                 verdict=_judge(literal, "dW_h"),
                  note="Inherits the three errors of ∂ℓ/∂h~ and pairs hidden unit i with input x_i instead "
                       f"of forming the outer product δ^h x^T (relative error {err:.2f}; with a correct δ^h "
                       f"still {err_delta:.2f}; dlmath {ours:.0e}).")
@@ -188,7 +206,7 @@ def _check_dW_h() -> Check:
 def _check_db_h() -> Check:
     err, ours = _compare(_dh_tilde_variants()["literal"], "db_h")
     return Check(verified=r"$\partial\ell/\partial b_{h,i} = \partial\ell/\partial\tilde h_i$",
-                 verdict=_verdict(err),
+                 verdict=_judge(_dh_tilde_variants()["literal"], "db_h"),
                  note="The relation db_h = ∂ℓ/∂h~ is right, but it uses the wrong ∂ℓ/∂h~ "
                       f"(relative error {err:.2f}; dlmath {ours:.0e}).")
 

@@ -62,20 +62,23 @@ def _single_floor_right(a: int, b: int) -> bool:
 
 
 def _q1c_verdict(claimed, actual) -> tuple[str, int, tuple]:
-    """Compare on all small cases: 'incomplete' if right exactly where the single floor is.
+    """Compare on all small cases: 'incomplete' if right where the single floor is.
 
     The single floor of the product equals the product of the floors exactly when both sides
     of the map are even or one of them is 2 (:func:`_single_floor_right`).
     """
     cases = list(_q1c_cases())
     actual = lru_cache(maxsize=None)(actual)
+    grid = {"h": range(2, 10), "w": range(2, 10), "m": range(1, 5), "n": range(1, 5)}
+
+    def valid(h, w, m, n):                      # the cases of _q1c_cases
+        return h - m + 1 >= 2 and w - n + 1 >= 2
+
+    full = compare_formula(claimed, actual, grid, valid=valid)
+    stated = compare_formula(claimed, actual, grid, valid=lambda h, w, m, n: valid(h, w, m, n)
+                             and _single_floor_right(h - m + 1, w - n + 1))
     wrong = [c for c in cases if claimed(*c) != actual(*c)]
-    if not wrong:
-        return "correct", 0, cases[0]
-    exact_condition = all(
-        (claimed(*c) == actual(*c)) == _single_floor_right(c[0] - c[2] + 1, c[1] - c[3] + 1)
-        for c in cases)
-    return ("incomplete" if exact_condition else "incorrect"), len(wrong), wrong[0]
+    return verdict_of(full, where_stated=stated), len(wrong), (wrong or cases)[0]
 
 
 def _check_000_cnn() -> Check:

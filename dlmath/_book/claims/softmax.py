@@ -1,7 +1,10 @@
 """Claims about the softmax, its Jacobian and cross-entropy on logits (chapter ch-softmax).
 
 Each check evaluates the claimed formula numerically on random instances and compares it
-with PyTorch autograd (float64) and with :mod:`dlmath.softmax`.
+with PyTorch autograd (float64) and with :mod:`dlmath.softmax`.  The claimed values are
+compared with autograd's by the code that judges the readers' answers,
+:func:`dlmath.check.compare_tensor` and :func:`dlmath.check.compare_number`, whose first
+failing verdict :func:`dlmath._book.claims.verdict_of` turns into the claim's.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from dlmath import softmax as sm
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_number, compare_tensor
 
 R001 = "001_ce676efc9e2b3789"
 R004 = "004_46edfb94b1a3c9c4"
@@ -27,8 +31,14 @@ def _autograd_jacobian(z: torch.Tensor) -> torch.Tensor:
     return torch.autograd.functional.jacobian(lambda v: torch.softmax(v, -1), z)
 
 
+def _first_wrong(verdicts):
+    """The first verdict that is not right, else the last one (all right)."""
+    verdicts = list(verdicts)
+    return next((v for v in verdicts if not v.ok), verdicts[-1])
+
+
 def _check_jacobian_entries() -> Check:
-    worst = 0.0
+    worst, verdicts = 0.0, []
     for z in _random_logits():
         f = torch.softmax(z, -1)
         n = f.numel()
@@ -36,15 +46,18 @@ def _check_jacobian_entries() -> Check:
         claimed = torch.tensor([[float(f[i] * (1 - f[i])) if i == j else float(-f[i] * f[j])
                                  for j in range(n)] for i in range(n)], dtype=torch.float64)
         oracle = _autograd_jacobian(z)
+        verdicts.append(compare_tensor(claimed, oracle, rtol=0.0, atol=1e-12))
+        # dlmath's Jacobian must agree too, or the check itself is broken
+        verdicts.append(compare_tensor(sm.softmax_jacobian(z), oracle, rtol=0.0, atol=1e-12))
         worst = max(worst, float((claimed - oracle).abs().max()),
                     float((sm.softmax_jacobian(z) - oracle).abs().max()))
     # and symbolically: the derived Jacobian minus the claimed entries is zero
     J, p = sm.softmax_jacobian_sym(3)
     claimed_sym = sp.Matrix(3, 3, lambda i, j: p[i] * (1 - p[i]) if i == j else -p[i] * p[j])
     exact = (J - claimed_sym).applyfunc(sp.expand).is_zero_matrix
-    ok = worst < 1e-12 and exact
+    verdict = verdict_of(_first_wrong(verdicts)) if exact else "incorrect"
     return Check(verified=r"$J_{ij} = p_i(\delta_{ij} - p_j)$, i.e. $J = \operatorname{diag}(p) - pp^\top$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict,
                  note=f"Agrees with autograd on 50 random logit vectors (largest difference {worst:.1e}) "
                       "and with the Jacobian derived by sympy.diff.")
 
@@ -76,7 +89,7 @@ def _check_jacobian_psd() -> Check:
 
 def _check_ce_as_logsumexp() -> Check:
     gen = torch.Generator().manual_seed(2)
-    literal_ok, intended_worst = True, 0.0
+    literal_ok, intended_worst, intended = True, 0.0, []
     for _ in range(20):
         z = 2.0 * torch.randn(5, generator=gen, dtype=torch.float64)
         c = int(torch.randint(5, (1,), generator=gen))
@@ -86,13 +99,15 @@ def _check_ce_as_logsumexp() -> Check:
         # as written, -Σ_i y_i z_j + log Σ_j e^{z_j}: the index j of the first term is free
         for j in range(5):
             literal = float(-(y * z[j]).sum()) + lse
-            literal_ok &= abs(literal - oracle) < 1e-12
-        # read with z_i: -Σ_i y_i z_i + logsumexp(z), computed with dlmath
-        intended = float(sm.cross_entropy(z, torch.tensor(c)))
-        intended_worst = max(intended_worst, abs(intended - oracle), abs(float(-(y * z).sum()) + lse - oracle))
+            literal_ok &= compare_number(literal, oracle, atol=1e-12).ok
+        # read with z_i: -Σ_i y_i z_i + logsumexp(z); and dlmath's cross-entropy
+        ours = float(sm.cross_entropy(z, torch.tensor(c)))
+        read = float(-(y * z).sum()) + lse
+        intended += [compare_number(ours, oracle, atol=1e-12), compare_number(read, oracle, atol=1e-12)]
+        intended_worst = max(intended_worst, abs(ours - oracle), abs(read - oracle))
     # An index that no sum binds is a notation slip whose only well-formed reading is j = i; by
     # the rubric (claims.VERDICTS) the claim is judged at that reading and the note names the slip.
-    verdict = "correct" if literal_ok or intended_worst < 1e-12 else "incorrect"
+    verdict = "correct" if literal_ok else verdict_of(_first_wrong(intended))
     return Check(verified=r"$\ell = \operatorname{logsumexp}(\tilde y) - \sum_i y_i \tilde y_i$",
                  verdict=verdict,
                  note="Index typo: the first sum writes y_i times the logit with index j, which no sum binds "
@@ -103,18 +118,19 @@ def _check_ce_as_logsumexp() -> Check:
 
 def _check_ce_grad_logits() -> Check:
     gen = torch.Generator().manual_seed(3)
-    claimed_err, verified_err = 0.0, 0.0
+    claimed_err, verified_err, verdicts = 0.0, 0.0, []
     for _ in range(20):
         z = (2.0 * torch.randn(4, generator=gen, dtype=torch.float64)).requires_grad_()
         c = torch.randint(4, (1,), generator=gen)
         (g,) = torch.autograd.grad(F.cross_entropy(z[None], c), z)
         y = F.one_hot(c[0], 4).double()
         claimed = z.detach() - y                                   # the claim: logits minus target
+        verdicts.append(compare_tensor(claimed, g, rtol=0.0, atol=1e-10))
         claimed_err = max(claimed_err, float((claimed - g).abs().max()))
         verified_err = max(verified_err, float((sm.cross_entropy_grad(z.detach(), c[0]) - g).abs().max()))
-    ok = claimed_err < 1e-10
+    first = _first_wrong(verdicts)
     return Check(verified=r"$\partial\ell/\partial\tilde y_i = \hat y_i - y_i$ with $\hat y = \operatorname{softmax}(\tilde y)$",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(first),
                  note="The middle step e^{y~_i}/Σ_j e^{y~_j} is right, but it is then replaced by the logit "
                       f"y~_i instead of the probability ŷ_i (largest difference from autograd {claimed_err:.2f}; "
                       f"p - y differs by {verified_err:.0e}).")

@@ -14,7 +14,9 @@ compares it with an oracle that does not use dlmath's construction: the columns 
 :math:`M` are the responses of ``torch.nn.functional.conv2d`` to the unit images
 (:math:`M e_j = \\operatorname{vec}(\\operatorname{conv}(e_j))`), with a kernel whose
 weights are distinct, so each entry names its weight.  ``dlmath.toeplitz.conv_matrix`` is
-compared with the same oracle.  Chapter: :ref:`ch-conv-matrix`.
+compared with the same oracle.  The claimed matrix is compared with the oracle by
+:func:`dlmath.check.compare_tensor` (exactly), and :func:`dlmath._book.claims.verdict_of`
+turns its verdict into the claim's.  Chapter: :ref:`ch-conv-matrix`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_tensor
 from dlmath.toeplitz import conv_matrix, vec
 
 __all__ = ["claimed_entry_000_q1b", "compare_claimed_entry_formula"]
@@ -69,7 +72,9 @@ def compare_claimed_entry_formula(max_size: int = 6) -> dict:
         ``cases``, ``entries`` (compared), ``nonzero`` (oracle entries holding a weight),
         ``mismatches`` (entries where the report's formula differs from the oracle),
         ``dlmath_mismatches`` (the same for ``conv_matrix``), ``counterexample`` (the
-        smallest failing case as a dict, or None).
+        smallest failing case as a dict, or None), ``verdict`` (the first wrong
+        :func:`dlmath.check.compare_tensor` verdict of the claimed matrix against conv2d,
+        else the last one).
 
     Examples
     --------
@@ -78,7 +83,7 @@ def compare_claimed_entry_formula(max_size: int = 6) -> dict:
     (36, 0, 0)
     """
     cases = entries = nonzero = mismatches = dlmath_mismatches = 0
-    counterexample = None
+    counterexample = verdict = None
     for h in range(1, max_size + 1):
         for w in range(1, max_size + 1):
             for kh in range(1, h + 1):
@@ -93,6 +98,8 @@ def compare_claimed_entry_formula(max_size: int = 6) -> dict:
                                                      (b - 1).clamp(0, kw - 1)], 0.0)
                     ours = conv_matrix(kernel[None, None], (1, h, w), order="col")
                     bad = (claimed != oracle).sum().item()
+                    if verdict is None or verdict.ok:
+                        verdict = compare_tensor(claimed, oracle, rtol=0.0, atol=0.0)
                     cases += 1
                     entries += oracle.numel()
                     nonzero += (oracle != 0).sum().item()
@@ -104,7 +111,8 @@ def compare_claimed_entry_formula(max_size: int = 6) -> dict:
                                           "claimed": claimed[ii - 1, jj - 1].item(),
                                           "true": oracle[ii - 1, jj - 1].item()}
     return {"cases": cases, "entries": entries, "nonzero": nonzero, "mismatches": mismatches,
-            "dlmath_mismatches": dlmath_mismatches, "counterexample": counterexample}
+            "dlmath_mismatches": dlmath_mismatches, "counterexample": counterexample,
+            "verdict": verdict}
 
 
 def _check_entry_formula() -> Check:
@@ -114,15 +122,15 @@ def _check_entry_formula() -> Check:
     verified = (r"$M_{ij} = w_{a,b}$ with $a = (j \bmod H) - (i \bmod H')$, "
                 r"$b = \lfloor j/H \rfloor - \lfloor i/H' \rfloor$ (0-based), when "
                 r"$0 \le a < A$, $0 \le b < B$")
-    if r["mismatches"] == 0:
-        return Check(verified=verified, verdict="correct", note=(
+    if verdict_of(r["verdict"]) == "correct":
+        return Check(verified=verified, verdict=verdict_of(r["verdict"]), note=(
             f"The 1-based formula agrees with conv2d on all {r['entries']} entries of "
             f"{r['cases']} cases (H, W up to 6). Its ceilings undo the column-major "
             "vec; the term (ceil(i/H')-1)(A-1) is the shift H - H' per output column. It "
             "holds for one channel, stride 1 and no padding, with the kernel called A x B "
             "(the same report calls it M x N elsewhere)."))
     ce = r["counterexample"]
-    return Check(verified=verified, verdict="incorrect", note=(
+    return Check(verified=verified, verdict=verdict_of(r["verdict"]), note=(
         f"{r['mismatches']} of {r['entries']} entries differ; the smallest case is "
         f"H={ce['H']}, W={ce['W']}, kernel {ce['A']}x{ce['B']}: M[{ce['i']},{ce['j']}] "
         f"is {ce['true']}, the formula gives {ce['claimed']}."))

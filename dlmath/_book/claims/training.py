@@ -14,7 +14,8 @@ import itertools
 import torch
 from torch import nn
 
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_number
 from dlmath.params import batchnorm_params, count_params
 
 R001 = "001_ce676efc9e2b3789"
@@ -29,7 +30,7 @@ def _check_bn_448() -> Check:
     formula = sum(batchnorm_params(c) for c in channels)             # 2C per layer
     buffers = sum(b.numel() for m in layers for b in m.buffers())    # running stats, not trained
     assert counted == formula
-    return Check(verified=f"{counted:,}", verdict="correct" if counted == 448 else "incorrect",
+    return Check(verified=f"{counted:,}", verdict=verdict_of(compare_number(448, counted)),
                  note=f"A scale and a shift per channel: 2·(32 + 64 + 128). The running mean "
                       f"and variance ({buffers:,} numbers with the batch counters) are buffers "
                       f"updated by averaging, not trained parameters.")
