@@ -50,8 +50,12 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "dlmath_apidoc",            # book/_ext: one page per public module, names from __all__
+    "dlmath_downloads",         # book/_ext: each executed notebook offered as .ipynb
+    "dlmath_cellstats",         # book/_ext: how much of its work each chapter shows
+    "dlmath_cards",             # book/_ext: the landing page's chapter cards
+    "dlmath_proofs",            # book/_ext: the definitions and theorems by title
 ]
-exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "_static", "**.ipynb_checkpoints", "README.md", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 
 # --- strictness -------------------------------------------------------------------
@@ -161,7 +165,10 @@ proof_minimal_theme = False
 _mathjax = importlib.util.find_spec("sphinx-mathjax-offline")
 if _mathjax is None or not _mathjax.submodule_search_locations:
     raise RuntimeError("sphinx-mathjax-offline is not installed: run `make install`")
-html_static_path = [str(Path(list(_mathjax.submodule_search_locations)[0]) / "static")]
+html_static_path = [str(Path(list(_mathjax.submodule_search_locations)[0]) / "static"),
+                    str(BOOK / "_static")]
+html_css_files = ["dlmath.css"]        # book/_static: the errata cards, the landing page
+html_js_files = ["errata-filter.js"]   # book/_static: filter the errata by report and verdict
 mathjax_path = "mathjax/tex-chtml.js"
 
 # --- HTML -----------------------------------------------------------------------------

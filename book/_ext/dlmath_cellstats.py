@@ -10,7 +10,9 @@ or calls the checker or the claims registry.  The exercises at the end of a chap
 ``## Exercises`` heading on) are the reader's cells, not the chapter's work: they are left out
 of the counts.
 
-Used by the execution appendix (the table is built with the book) and on the command line::
+As a Sphinx extension it provides the directive ``{chapter-cell-stats}`` (the table of the
+execution appendix, re-read whenever a chapter changes) and warns, which fails the strict
+build, for every chapter in the build that misses a target.  On the command line::
 
     python book/_ext/dlmath_cellstats.py          # table, exit 1 when a chapter misses a target
 """
@@ -127,6 +129,47 @@ def book_stats(book: Path = BOOK) -> list[Stats]:
         if s.cells >= 3:   # the introduction and the notation page carry no worked code
             out.append(s)
     return out
+
+
+def markdown_table(stats: list[Stats]) -> str:
+    """The counts as a Markdown table."""
+    rows = ["| chapter | code cells | visible | folded | hidden | shown | visible checks "
+            "| median lines |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in stats:
+        rows.append(f"| {s.name} | {s.cells} | {s.visible} | {s.expandable} | {s.hidden} | "
+                    f"{s.shown_share:.0%} | {s.checks} | {s.median_lines:g} |")
+    return "\n".join(rows)
+
+
+def _in_build(env) -> list[Stats]:
+    return [s for s in book_stats(Path(env.srcdir)) if f"chapters/{s.name}" in env.found_docs]
+
+
+def setup(app):
+    from sphinx.util import logging
+    from sphinx.util.docutils import SphinxDirective
+
+    logger = logging.getLogger(__name__)
+
+    class ChapterCellStats(SphinxDirective):
+        """The table of :func:`book_stats` for the chapters in this build."""
+
+        def run(self):
+            stats = _in_build(self.env)
+            for s in stats:
+                self.env.note_dependency(str(Path(self.env.srcdir) / "chapters" / f"{s.name}.md"))
+            return self.parse_text_to_nodes(markdown_table(stats))
+
+    def check(app, env):
+        for s in _in_build(env):
+            for miss in s.misses():
+                logger.warning(f"chapter {s.name} does not show its work: {miss} "
+                               f"(book/_ext/dlmath_cellstats.py)",
+                               location=f"chapters/{s.name}", type="dlmath", subtype="cells")
+
+    app.add_directive("chapter-cell-stats", ChapterCellStats)
+    app.connect("env-check-consistency", check)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def main() -> int:

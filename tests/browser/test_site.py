@@ -143,3 +143,45 @@ def test_internal_links(site_dir):
                 broken.append(f"{rel}: {href} (no anchor)")
     assert n_links > 0
     assert not broken, f"{len(broken)} broken internal links: {broken[:15]}"
+
+
+def test_errata_filter_and_layout(browser, server):
+    """The errata cards show claim, verified value and verdict together, and filter."""
+    context, pg, problems = _visit(browser, server, "appendix/errata.html")
+    try:
+        pg.set_viewport_size({"width": 1200, "height": 900})
+        total = pg.evaluate("document.querySelectorAll('div.errata-claim').length")
+        assert total > 50
+        # within each card, what is claimed, what is verified and the verdict are side by side
+        outside = pg.evaluate("""[...document.querySelectorAll('div.errata-claim')].filter(card => {
+            const box = card.getBoundingClientRect();
+            return [...card.querySelectorAll('dd, .sd-badge')].some(e => {
+                const r = e.getBoundingClientRect(); return r.right > box.right + 1; });
+        }).length""")
+        assert outside == 0, f"{outside} cards have content wider than the card"
+        for report, verdict in [("all", "incorrect"), ("004", "all"), ("001", "correct")]:
+            pg.select_option("#errata-report", report)
+            pg.select_option("#errata-verdict", verdict)
+            want = "div.errata-claim" + ("" if report == "all" else f".report-{report}") + \
+                   ("" if verdict == "all" else f".verdict-{verdict}")
+            expected = pg.evaluate(f"document.querySelectorAll('{want}').length")
+            visible = pg.evaluate("[...document.querySelectorAll('div.errata-claim')]"
+                                  ".filter(e => e.offsetParent !== null).length")
+            assert 0 < visible == expected < total, (report, verdict, visible, expected)
+            assert pg.inner_text("#errata-shown").startswith(str(expected))
+        assert not problems, "; ".join(problems[:10])
+    finally:
+        context.close()
+
+
+def test_landing_page_has_a_card_per_chapter(browser, server, site_dir):
+    context, pg, problems = _visit(browser, server, "index.html")
+    try:
+        n_chapters = len(list((site_dir / "chapters").glob("[0-9][0-9]_*.html"))) - 2  # 00_*
+        cards = pg.evaluate("document.querySelectorAll('.chapter-cards .sd-card').length")
+        figures = pg.evaluate("[...document.querySelectorAll('.chapter-cards img')]"
+                              ".filter(i => i.complete && i.naturalWidth > 0).length")
+        assert cards == figures == n_chapters
+        assert not problems, "; ".join(problems[:10])
+    finally:
+        context.close()
