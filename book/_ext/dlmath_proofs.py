@@ -27,9 +27,12 @@ def statements(source: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def proof_list_markdown(srcdir: Path) -> tuple[str, list[Path]]:
+def proof_list_markdown(srcdir: Path, docs=None) -> tuple[str, list[Path]]:
+    """The list as MyST, and the chapter files it was read from (``docs``: those in the build)."""
     lines, files = [], []
     for path in sorted((Path(srcdir) / "chapters").glob("[0-9][0-9]_*.md")):
+        if docs is not None and f"chapters/{path.stem}" not in docs:
+            continue
         text = path.read_text(encoding="utf-8")
         found = statements(text)
         if not found:
@@ -47,7 +50,7 @@ def setup(app):
 
     class ProofList(SphinxDirective):
         def run(self):
-            text, files = proof_list_markdown(Path(self.env.srcdir))
+            text, files = proof_list_markdown(Path(self.env.srcdir), self.env.found_docs)
             for f in files:
                 self.env.note_dependency(str(f))
             return self.parse_text_to_nodes(text)
