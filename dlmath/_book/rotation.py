@@ -3,7 +3,9 @@
 Scope: :func:`predictions_under_rotation` rotates a test split by each angle of a list
 (with :func:`dlmath.data.rotate`: bilinear, about the image centre, zeros outside) and
 records every model's predicted class for every image; :func:`accuracy_by_angle` turns
-them into accuracies, one curve per model (per seed of a training run).  The models are
+them into accuracies, one curve per model (per seed of a training run).  :func:`rotation_curves`
+gathers what the chapter reads from one run: the curves, the predictions at 0° and 180°,
+and the accuracy on images rotated by 45° and back.  The models are
 plain ``nn.Module`` s, e.g. ``[result.model(i) for i in range(len(result.seeds))]`` for a
 :class:`dlmath.engine.train.Result`.
 
@@ -21,7 +23,7 @@ from torch import nn
 from dlmath._validate import check_int
 from dlmath.data.tensors import TensorSplit, rotate
 
-__all__ = ["predictions_under_rotation", "accuracy_by_angle"]
+__all__ = ["predictions_under_rotation", "accuracy_by_angle", "rotation_curves"]
 
 
 def _models(models: Sequence[nn.Module]) -> list[nn.Module]:
@@ -147,3 +149,40 @@ def accuracy_by_angle(models: Sequence[nn.Module], split: TensorSplit, angles: S
     pred = predictions_under_rotation(models, split, angles, batch_size)    # (S, A, N)
     y = split.targets.cpu()                                                 # (N,)
     return (pred == y).double().mean(-1).numpy()
+
+
+def rotation_curves(models: Sequence[nn.Module], split: TensorSplit,
+                    angles: Sequence[float]) -> dict:
+    """The accuracy curves of some models and the predictions the chapter reads, in one call.
+
+    Parameters
+    ----------
+    models, split, angles
+        As in :func:`predictions_under_rotation`.
+
+    Returns
+    -------
+    dict
+        ``acc``: :func:`accuracy_by_angle` as a float64 tensor ``(S, A)``; ``pred0`` and
+        ``pred180``: the predicted classes ``(S, N)`` on the upright and on the half-turned
+        images; ``back45``: each model's accuracy (a list of ``S`` floats) on the images
+        rotated by 45° and back by -45° (interpolated twice, corners lost).
+
+    Examples
+    --------
+    >>> split = TensorSplit(torch.rand(5, 1, 8, 8), torch.zeros(5, dtype=torch.long))
+    >>> top = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    >>> out = rotation_curves([top, top], split, [0, 90])
+    >>> out["acc"].shape, out["pred180"].shape, len(out["back45"])
+    (torch.Size([2, 2]), torch.Size([2, 5]), 2)
+
+    References
+    ----------
+    Chapter: :ref:`ch-rotation`.
+    """
+    models = _models(models)
+    pred = predictions_under_rotation(models, split, [0.0, 180.0])          # (S, 2, N)
+    back = TensorSplit(rotate(rotate(split.inputs[0], 45), -45), split.targets)
+    return {"acc": torch.from_numpy(accuracy_by_angle(models, split, angles)),
+            "pred0": pred[:, 0], "pred180": pred[:, 1],
+            "back45": accuracy_by_angle(models, back, [0.0])[:, 0].tolist()}

@@ -83,3 +83,13 @@ def test_zero_padding_agreement_compares_with_zero_padding_of_the_same_amount():
     assert shares[0] == 0.0
     with pytest.raises(ValueError, match="adds no pixels"):
         zero_padding_agreement("valid", x)
+
+
+def test_border_term_against_torch_counts_every_output():
+    from dlmath._book.border_term import border_term_against_torch
+
+    # 5 x 5 image, stride 1: valid gives 3 x 3 outputs, zeros1 5 x 5, zeros2 7 x 7
+    checked, worst = border_term_against_torch(shapes=[(5, 5)], paddings=["valid", "zeros1",
+                                                                          "zeros2"], strides=[1])
+    assert checked == 9 + 25 + 49
+    assert worst < 1e-12

@@ -48,6 +48,131 @@ def output_size_without_floor() -> dict[str, int]:
     return out
 
 
+def _size_or_none(formula, *args) -> int | None:
+    """The size dlmath computes, or None where it raises ValueError."""
+    try:
+        return formula(*args)
+    except ValueError:
+        return None
+
+
+#: layer: (the options torch is called with, dlmath's formula for one configuration)
+_SIZE_CASES = {
+    "conv1d": ([{}], lambda n, k, s, p, d, o: conv.conv_output_size(n, k, s, p, d)),
+    "conv2d": ([{}], lambda n, k, s, p, d, o: conv.conv_output_size(n, k, s, p, d)),
+    "maxpool2d": ([dict(ceil_mode=c) for c in (False, True)],
+                  lambda n, k, s, p, d, o: conv.pool_output_size(n, k, s, p, d, o["ceil_mode"])),
+    "avgpool2d": ([dict(ceil_mode=c, count_include_pad=i) for c in (False, True)
+                   for i in (False, True)],
+                  lambda n, k, s, p, d, o: conv.pool_output_size(n, k, s, p, 1, o["ceil_mode"])),
+    "convtranspose2d": ([dict(output_padding=r) for r in range(3)],
+                        lambda n, k, s, p, d, o: conv.conv_transpose_output_size(
+                            n, k, s, p, o["output_padding"], d)),
+}
+
+
+def sizes_against_torch(n: int = 10, k: int = 5, s: int = 4, p: int = 3,
+                        d: int = 3) -> list[dict]:
+    """dlmath's output sizes against the sizes torch produces, on an exhaustive grid.
+
+    Every input size ``1..n``, kernel ``1..k``, stride ``1..s``, padding ``0..p`` and
+    dilation ``1..d`` (average pooling has no dilation), for convolution, max and average
+    pooling (both rounding modes) and the transposed convolution (every ``output_padding``
+    below 3).  Where torch rejects a configuration, or returns an empty output, dlmath must
+    raise ``ValueError``.
+
+    Returns
+    -------
+    list of dict
+        One per layer: ``layer``, ``checked``, ``rejected`` (by torch), ``agree`` (dlmath's
+        size, or its rejection, equals torch's) and ``empty`` (torch returned a size of 0).
+    """
+    grid = list(itertools.product(range(1, n + 1), range(1, k + 1), range(1, s + 1),
+                                  range(p + 1), range(1, d + 1)))
+    out = []
+    for layer, (options, formula) in _SIZE_CASES.items():
+        row = {"layer": layer, "checked": 0, "rejected": 0, "agree": 0, "empty": 0}
+        for (nq, kq, sq, pq, dq), opt in itertools.product(grid, options):
+            if layer == "avgpool2d" and dq > 1:
+                continue
+            theirs = conv.torch_output_size(layer, nq, kq, sq, pq, dq, **opt)
+            if theirs == 0:               # an empty output, which dlmath treats as an error
+                row["empty"] += 1
+                theirs = None
+            row["checked"] += 1
+            row["rejected"] += theirs is None
+            row["agree"] += _size_or_none(formula, nq, kq, sq, pq, dq, opt) == theirs
+        out.append(row)
+    return out
+
+
+def receptive_fields_against_autograd() -> dict[str, int]:
+    """The span of :func:`dlmath.conv.receptive_field` against the input gradient of a unit.
+
+    Every two-layer stack of kernels 1..4, strides 1..3, paddings 0..2 and dilations 1..2:
+    the extent of the non-zero gradient (random positive weights) of the second unit whose
+    field lies inside the input must be the theorem's span.  Returns ``checked``, ``agree``.
+    """
+    layer_grid = list(itertools.product(range(1, 5), range(1, 4), range(3), range(1, 3)))
+    out = {"checked": 0, "agree": 0}
+    for first, second in itertools.product(layer_grid, layer_grid):
+        rf = conv.receptive_field([first, second])
+        unit = -(-rf.padding // rf.stride) + 1
+        start, end = rf.input_span(unit)
+        g = conv.unit_input_gradient([first, second], size=end + 2, unit=unit, weights="random")
+        support = (g != 0).nonzero().flatten()
+        out["checked"] += 1
+        out["agree"] += (int(support.min()), int(support.max())) == (start, end)
+    return out
+
+
+def unread_against_autograd() -> dict[str, int]:
+    """:func:`dlmath.conv.trailing_unread_inputs` against the zero gradient after the last window.
+
+    Every input 1..15, kernel 1..5, stride 1..4 and padding below the kernel that torch
+    accepts; the kernel is all ones, so a position has a non-zero gradient exactly when a
+    window reads it.  Returns ``checked``, ``agree``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    out = {"checked": 0, "agree": 0}
+    for n, k, s in itertools.product(range(1, 16), range(1, 6), range(1, 5)):
+        for p in range(k):
+            if n + 2 * p < k:
+                continue
+            x = torch.zeros(1, 1, n, dtype=torch.float64, requires_grad=True)
+            F.conv1d(x, torch.ones(1, 1, k, dtype=torch.float64), None, s, p).sum().backward()
+            last_read = int((x.grad[0, 0] != 0).nonzero().max())
+            out["checked"] += 1
+            out["agree"] += conv.trailing_unread_inputs(n, k, s, p) == n - 1 - last_read
+    return out
+
+
+def paddings_against_torch() -> dict[str, int]:
+    """Same and halving padding against the sizes torch's Conv1d produces.
+
+    Kernels 1..7, dilations 1..3, inputs 1..30: the same padding (odd spans) must keep the
+    size; the halving padding with stride 2 must give ``n/2`` for even ``n``, ``(n+1)/2``
+    for odd ``n`` and odd span, ``(n-1)/2`` for odd ``n`` and even span (the halving
+    theorem, written independently of :func:`dlmath.conv.halving_padding`).
+    Returns ``checked``, ``agree``.
+    """
+    out = {"checked": 0, "agree": 0}
+    for k, d, n in itertools.product(range(1, 8), range(1, 4), range(1, 31)):
+        span = d * (k - 1) + 1
+        if span % 2:
+            out["checked"] += 1
+            out["agree"] += conv.torch_output_size("conv1d", n, k, 1,
+                                                   conv.same_padding(k, d), d) == n
+        size2 = conv.torch_output_size("conv1d", n, k, 2, conv.halving_padding(k, 2, d), d)
+        if size2 is not None:
+            expected = n // 2 if n % 2 == 0 else ((n + 1) // 2 if span % 2 else (n - 1) // 2)
+            out["checked"] += 1
+            out["agree"] += size2 == expected
+    return out
+
+
 @lru_cache(maxsize=None)
 def _conv2d_size(n: int, k: int, s: int = 1, p: int = 0) -> int | None:
     return conv.torch_output_size("conv2d", n, k, s, p)

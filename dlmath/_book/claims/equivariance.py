@@ -4,8 +4,11 @@ Chapter "Why convolutions" (:ref:`ch-why-convolutions`).  Each check measures: e
 errors of convolutions (exact integer arithmetic, so "zero" means zero), the change of
 pooled outputs under a one-pixel shift, layers run on inputs of other sizes, linear heads
 rewritten as convolutions and compared with ``nn.Linear``, and a small training run through
-:mod:`dlmath.engine.train` on pixel-permuted digits.  The measurement functions are shared with the
-chapter, so the prose and the errata quote the same numbers.
+:mod:`dlmath.engine.train` on pixel-permuted digits.  Where a claim is a tensor identity or a
+size formula, the comparison is :func:`dlmath.check.compare_tensor` or
+:func:`dlmath.check.compare_formula` (PyTorch as the oracle), and
+:func:`dlmath._book.claims.verdict_of` turns it into the claim's verdict.  The measurement
+functions are shared with the chapter, so the prose and the errata quote the same numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dlmath.models import zoo
 from dlmath import equivariance as eq
 from dlmath.data import pixel_permuted_digits
 from dlmath.models import image_mlp
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_formula, compare_tensor
 from dlmath._validate import one_torch_thread
 from dlmath.toeplitz import conv_matrix, vec
 
@@ -48,7 +52,8 @@ def digit_images(size: int = 32, count: int = 64) -> torch.Tensor:
 def conv_equivariance(size: int = 32, kernel: int = 5, shift=(6, 10), seed: int = 0) -> dict:
     """Equivariance of a "same" convolution to a circular shift, circular against zero padding.
 
-    Integer images and weights make every sum exact in float64.  Returns the maximum error
+    Integer images and weights make every sum exact in float64.  Returns the image ``x`` and
+    kernel ``w``, the error maps and the band; the maximum error
     with circular padding; with zero padding the number of output pixels with an error, the
     size of :func:`dlmath.equivariance.equivariance_border_band` and the maximum error
     outside it; and, for a stride-2 circular convolution, the residual of
@@ -64,7 +69,7 @@ def conv_equivariance(size: int = 32, kernel: int = 5, shift=(6, 10), seed: int 
     band = eq.equivariance_border_band(size, kernel, shift)
     strided = lambda z: F.conv2d(F.pad(z, (r, r, r, r), mode="circular"), w, stride=2)  # noqa: E731
     return dict(
-        x=x, error_circular=err_c, error_zeros=err_z, band=band,
+        x=x, w=w, error_circular=err_c, error_zeros=err_z, band=band,
         max_circular=float(err_c.abs().max()),
         wrong_zeros=int((err_z != 0).sum()), band_size=int(band.sum()),
         max_outside_band=float(err_z[~band].abs().max()) if (~band).any() else 0.0,
@@ -172,17 +177,30 @@ def _check_robust_to_small_shifts(ops=("max",)) -> Check:
                       f"it does not remove it.")
 
 
-def _check_fc_local_patterns() -> Check:
-    w = integer_images((2, 1, 3, 3), 3)
-    x = integer_images((1, 1, 8, 8), 4)
+def fc_computes_conv(seed: int = 3):
+    """A linear layer whose weights are a convolution's matrix, against ``F.conv2d``.
+
+    Two 3x3 filters with "same" zero padding on an 8x8 integer image (exact in float64);
+    the linear layer ``64 -> 128`` gets :func:`dlmath.toeplitz.conv_matrix` as its weight.
+    Returns the :func:`dlmath.check.compare_tensor` verdict (exact: no tolerance) of its
+    output against the convolution's, flattened channel by channel.
+    """
+    w = integer_images((2, 1, 3, 3), seed)
+    x = integer_images((1, 1, 8, 8), seed + 1)
     M = conv_matrix(w, (1, 8, 8), padding=1)  # (2*64, 64)
     fc = nn.Linear(64, 128, bias=False, dtype=DT)
     with torch.no_grad():
         fc.weight.copy_(M)
-        same = torch.equal(fc(vec(x[0])[None])[0], vec(F.conv2d(x, w, padding=1)[0]))
+        return compare_tensor(fc(vec(x[0])[None])[0], vec(F.conv2d(x, w, padding=1)[0]),
+                              rtol=0.0, atol=0.0)
+
+
+def _check_fc_local_patterns() -> Check:
+    same = fc_computes_conv()
+    # the claim denies what the comparison shows: a linear layer can compute a convolution
     return Check(verified="a fully connected layer can compute any convolution (weights = the "
                           "convolution matrix)",
-                 verdict="incorrect" if same else "correct",
+                 verdict="incorrect" if verdict_of(same) == "correct" else "correct",
                  note="A linear layer 64 → 128 whose weight matrix is the matrix of a two-filter "
                       "3×3 convolution reproduces the convolution exactly; convolution restricts "
                       "a fully connected layer (locality, shared weights), it adds no ability.")
@@ -226,16 +244,18 @@ def _check_any_size_until_fc() -> Check:
 def fc_head_as_conv(seed: int = 0) -> dict:
     """The report 004 network (one channel, 32x32, float64) and its fully convolutional form.
 
-    Returns the maximum difference of the logits, and for square sizes 32..64 the score map
-    sizes measured and predicted by ``floor(H/8) - 3`` (the map is floor(H/8) wide, the head
-    kernel 4).
+    Returns the maximum difference of the logits, the logits themselves (``logits`` of the
+    network, ``fcn_logits`` of its rewritten form, ``(3, 10)``), and for square sizes
+    32..64 the score map sizes measured and predicted by composing the output size of each
+    layer (the map is floor(H/8) wide, the head kernel 4, so ``floor(H/8) - 3``).
     """
     torch.manual_seed(seed)
     net = zoo.cifar_cnn(in_channels=1, channels=(4, 8, 8), hidden=16).to(DT).eval()
     fcn = eq.fully_convolutional(net, (1, 32, 32))
     x = torch.randn(3, 1, 32, 32, dtype=DT)
     with torch.no_grad():
-        diff = float((fcn(x).flatten(1) - net(x)).abs().max())
+        logits, fcn_logits = net(x), fcn(x).flatten(1)
+        diff = float((fcn_logits - logits).abs().max())
         measured, predicted = [], []
         for n in range(32, 65):
             measured.append(fcn(torch.zeros(1, 1, n, n, dtype=DT)).shape[-1])
@@ -243,15 +263,16 @@ def fc_head_as_conv(seed: int = 0) -> dict:
             for _ in range(3):
                 fmap = conv.conv_output_size(conv.conv_output_size(fmap, 5, padding=2), 2, 2)
             predicted.append(conv.conv_output_size(fmap, 4))
-    return dict(max_diff=diff, measured=measured, predicted=predicted, sizes=list(range(32, 65)))
+    return dict(max_diff=diff, logits=logits, fcn_logits=fcn_logits, measured=measured,
+                predicted=predicted, sizes=list(range(32, 65)))
 
 
 def _check_fc_as_conv() -> Check:
     r = fc_head_as_conv()
-    same = r["max_diff"] < 1e-12
+    same = compare_tensor(r["fcn_logits"], r["logits"], rtol=0.0, atol=1e-12)
     return Check(verified="a convolution with kernel = the map's H×W, no padding, one filter per "
                           "output",
-                 verdict="correct" if same else "incorrect",
+                 verdict=verdict_of(same),
                  note=f"The report's network with its two linear layers rewritten as a 4×4 and a "
                       f"1×1 convolution: largest logit difference {r['max_diff']:.1e}. A linear "
                       f"layer after another one becomes a 1×1 convolution.")
@@ -259,10 +280,13 @@ def _check_fc_as_conv() -> Check:
 
 def _check_fcn_output_size() -> Check:
     r = fc_head_as_conv()
-    agree = r["measured"] == r["predicted"]
+    measured = dict(zip(r["sizes"], r["measured"]))  # the oracle: the network's own output
+    if r["measured"] != r["predicted"]:
+        raise RuntimeError("the composed output sizes disagree with the network")
+    full = compare_formula("floor(H/8) - 3", lambda H: measured[H], {"H": r["sizes"]})
     return Check(verified=r"a map of $\lfloor H/8 \rfloor - 3$ by $\lfloor W/8 \rfloor - 3$ "
                           r"class scores",
-                 verdict="correct" if agree else "incorrect",
+                 verdict=verdict_of(full),
                  note=f"The size formula (composed from the output size of each layer) agrees with "
                       f"the fully convolutional network on all {len(r['sizes'])} square inputs "
                       f"from 32 to 64; each score is the classifier on one window, 8 pixels apart.")
@@ -270,13 +294,12 @@ def _check_fcn_output_size() -> Check:
 
 def _check_pooling_halves() -> Check:
     sizes = range(1, 65)
-    torch_sizes = [conv.torch_output_size("maxpool2d", n, 2, 2) for n in sizes]
-    halves = [n / 2 for n in sizes]
-    exact = [n for n, t, h in zip(sizes, torch_sizes, halves) if t == h]
-    verdict = "incomplete" if 0 < len(exact) < len(halves) else (
-        "correct" if exact else "incorrect")
+    torch_size = lambda n: conv.torch_output_size("maxpool2d", n, 2, 2)  # noqa: E731
+    full = compare_formula("n/2", torch_size, {"n": sizes})
+    even = compare_formula("n/2", torch_size, {"n": sizes}, valid=lambda n: n % 2 == 0)
+    exact = [n for n in sizes if n % 2 == 0]
     return Check(verified=r"$\lfloor H/2 \rfloor \times \lfloor W/2 \rfloor$",
-                 verdict=verdict,
+                 verdict=verdict_of(full, where_stated=even),
                  note=f"For sizes 1 to 64, 2×2 pooling with stride 2 halves exactly the "
                       f"{len(exact)} even sizes; an odd size loses its last row or column.")
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from dlmath import conv
 from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath._book.field import measured_receptive_field
 from dlmath.check import compare_formula, compare_number
 from dlmath.models import zoo
 from dlmath.params import conv_params, count_params, trace_shapes
@@ -263,18 +264,6 @@ register(Claim(id="003-Q2.3-cause", source=R003, question="Q2.3",
 
 # ---- small kernels against one large kernel (001 2.5, 003 Q2.4) --------------------------
 
-def _receptive_field(net: nn.Module, channels: int) -> int:
-    """Width of the input region that one central output depends on (by autograd)."""
-    net = net.double()
-    with torch.no_grad():                 # positive weights and input: every ReLU passes
-        for p in net.parameters():
-            p.abs_()
-    x = torch.rand(1, channels, 41, 41, dtype=torch.float64, requires_grad=True)
-    net(x)[0, 0, 20, 20].backward()
-    cols = (x.grad.abs().sum(dim=(0, 1, 2)) > 0).nonzero()
-    return int(cols.max() - cols.min() + 1)
-
-
 def _stack_vs_large(k: int, c: int, fields: bool = True) -> tuple[int, int, int, int]:
     """(receptive fields, counts) of (k-1)/2 stacked 3x3 layers and one k x k layer.
 
@@ -287,8 +276,8 @@ def _stack_vs_large(k: int, c: int, fields: bool = True) -> tuple[int, int, int,
     n_large = _agree(conv_params(c, c, (k, k)), count_params(large), "large")
     if not fields:
         return k, k, n_small, n_large
-    return (_receptive_field(zoo.conv_stack(2, 3, (k - 1) // 2), 2),
-            _receptive_field(zoo.conv_stack(2, k, 1), 2), n_small, n_large)
+    return (measured_receptive_field(zoo.conv_stack(2, 3, (k - 1) // 2), 2),
+            measured_receptive_field(zoo.conv_stack(2, k, 1), 2), n_small, n_large)
 
 
 def _check_two_3x3() -> Check:

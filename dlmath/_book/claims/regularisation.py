@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from dlmath import regularisation as reg
-from dlmath._book.claims import Check, Claim, register
+from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath.check import compare_number, compare_tensor
 
 CHAPTER = "ch-regularisation"
 R004 = "004_46edfb94b1a3c9c4"
@@ -37,8 +38,7 @@ def _check_dropout_test_scaling() -> Check:
     claimed = p * x.mean(0)
     err_claim = float(((claimed - train_mean) / train_mean).abs().max())
     err_eval = float(((test_out - train_mean) / train_mean).abs().max())
-    ok = err_claim < 0.02
-    verdict = "correct" if ok else "incorrect"
+    verdict = verdict_of(compare_tensor(claimed, train_mean, rtol=0.02, atol=0.0))
     if not identity:  # the oracle and dlmath disagree: say so rather than guess
         raise RuntimeError("nn.Dropout in eval mode is not the identity")
     return Check(verified=r"identity at test time; kept units scaled by $1/(1-p)$ while "
@@ -55,9 +55,10 @@ def _check_dropout_p_meaning() -> Check:
     p, n = 0.3, 200_000
     torch.manual_seed(1)
     zeroed = float((torch.nn.Dropout(p).train()(torch.ones(n)) == 0).double().mean())
-    ok = abs(zeroed - p) < 5 * (p * (1 - p) / n) ** 0.5
+    # the claimed probability against the measured share, within 5 binomial standard errors
+    full = compare_number(p, zeroed, atol=5 * (p * (1 - p) / n) ** 0.5)
     return Check(verified=r"$p$ is the probability of zeroing a unit (PyTorch's convention)",
-                 verdict="correct" if ok else "incorrect",
+                 verdict=verdict_of(full),
                  note=f"nn.Dropout({p}) zeroed {zeroed:.4f} of {n:,} units. Srivastava et al. "
                       "use p for the probability of keeping a unit.")
 
@@ -123,20 +124,30 @@ def _check_augmentation_more_data() -> Check:
 
 # ---- III-Q23: horizontal flips and digits --------------------------------------------------
 
-def _check_flip_digits() -> Check:
+def nearest_neighbour_flips() -> tuple[float, float, torch.Tensor]:
+    """Accuracy of a 1-nearest-neighbour classifier on the 8×8 test digits and their mirror images.
+
+    The classifier (Euclidean distance to the raw training images of
+    :func:`dlmath.data.digits`) is an oracle that learns nothing: what it gets wrong on
+    mirrored digits, they have lost.  Returns the accuracy on the test images, on their
+    mirror images, and per class on the mirror images, shape ``(10,)``.
+    """
     from dlmath.data import digits
 
     d = digits()
     tr, te = d.train.inputs[0].flatten(1), d.test.inputs[0]            # (N, 64), (M, 1, 8, 8)
 
     def nn1(images: torch.Tensor) -> torch.Tensor:
-        # the label of the nearest training image (Euclidean): an oracle classifier
         return d.train.targets[torch.cdist(images.flatten(1), tr).argmin(1)]
 
     plain = float((nn1(te) == d.test.targets).double().mean())
     flipped_pred = nn1(te.flip(-1))
     flipped = float((flipped_pred == d.test.targets).double().mean())
-    per_class = reg.class_accuracy(flipped_pred, d.test.targets, 10)
+    return plain, flipped, reg.class_accuracy(flipped_pred, d.test.targets, 10)
+
+
+def _check_flip_digits() -> Check:
+    plain, flipped, per_class = nearest_neighbour_flips()
     kept = [c for c in range(10) if per_class[c] >= 0.5]
     ok = flipped < plain - 0.3
     return Check(verified="a mirrored digit is mostly another digit or none",

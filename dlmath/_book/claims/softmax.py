@@ -136,6 +136,35 @@ def _check_ce_grad_logits() -> Check:
                       f"p - y differs by {verified_err:.0e}).")
 
 
+def _check_mse_convex() -> Check:
+    """Convex in the output (Hessian 2I), but not in the logits through a softmax."""
+    hessian = torch.autograd.functional.hessian
+    in_output, in_logits, ce_psd = True, float("inf"), float("inf")
+    for z in _random_logits(cases=40, seed=4):
+        n = z.numel()
+        y = F.one_hot(torch.argmin(z), n).double()      # the true class gets the lowest score
+        p = torch.softmax(z, -1)
+        h_out = hessian(lambda q, y=y: ((q - y) ** 2).sum(), p)
+        in_output &= compare_tensor(h_out, 2 * torch.eye(n, dtype=torch.float64), rtol=0.0,
+                                    atol=1e-12).ok
+        h_mse = hessian(lambda v, y=y: ((torch.softmax(v, -1) - y) ** 2).sum(), z)
+        h_ce = hessian(lambda v, y=y: -(y * torch.log_softmax(v, -1)).sum(), z)
+        in_logits = min(in_logits, float(torch.linalg.eigvalsh(h_mse)[0]))
+        ce_psd = min(ce_psd, float(torch.linalg.eigvalsh(h_ce)[0]))
+    if ce_psd < -1e-12:                      # the chapter's theorem: the CE Hessian is J, PSD
+        raise RuntimeError(f"cross-entropy Hessian with eigenvalue {ce_psd:.1e}: check is broken")
+    convex_in_logits = in_logits > -1e-12
+    verdict = ("correct" if in_output and convex_in_logits else
+               "incomplete" if in_output else "incorrect")
+    return Check(verified=r"convex in $\hat y$ (Hessian $2I$); not convex in the logits $z$ when "
+                          r"$\hat y = \operatorname{softmax}(z)$, unlike the cross-entropy",
+                 verdict=verdict,
+                 note="Autograd Hessians on 40 random logit vectors whose true class has the lowest "
+                      f"score: smallest eigenvalue {in_logits:.2f} for the squared error of the "
+                      f"softmax, {ce_psd:.0e} (zero up to rounding) for the cross-entropy. The "
+                      "report does not say in which variable the loss is convex.")
+
+
 register(Claim(id="001-Q1.1-softmax-jacobian", source=R001, question="Q1.1",
                topic="Jacobian of the softmax, entry by entry",
                claimed=r"$\partial f_i/\partial z_j = f_i(1-f_i)$ if $i=j$, $-f_if_j$ otherwise",
@@ -152,3 +181,7 @@ register(Claim(id="004-I-Q15-ce-grad-logits", source=R004, question="MLP I-Q15",
                topic="gradient of the cross-entropy with respect to the logits",
                claimed=r"$\partial\ell/\partial\tilde y_i = \tilde y_i - y_i$",
                check=_check_ce_grad_logits, chapter="ch-softmax", expected="incorrect"))
+register(Claim(id="004-I-Q9-mse-convex", source=R004, question="MLP I-Q9",
+               topic="convexity of the squared error of a softmax classifier",
+               claimed="the MSE is convex", check=_check_mse_convex, chapter="ch-softmax",
+               expected="incomplete"))
