@@ -100,12 +100,14 @@ def _selected(chapter: str | None, ids: Sequence[str] | None) -> list[claims.Cla
     return chosen
 
 
-def claims_table(chapter: str | None = None, ids: Sequence[str] | None = None):
+def claims_table(chapter: str | None = None, ids: Sequence[str] | None = None,
+                 notes: bool = False):
     """The claims of a chapter (or the listed ids) with what the build verifies, as Markdown.
 
     Columns: question (report and question number), what the claim is about, what the report
-    claims, what is verified, the verdict.  Every verdict is checked against the one the
-    book states (:func:`claim_check`).  Display it with ``{glue:md}`` and ``:format: myst``.
+    claims, what is verified, the verdict, and with ``notes=True`` the check's note.  Every
+    verdict is checked against the one the book states (:func:`claim_check`).  Display it
+    with ``{glue:md}`` and ``:format: myst``.
 
     Raises
     ------
@@ -118,12 +120,15 @@ def claims_table(chapter: str | None = None, ids: Sequence[str] | None = None):
 
     from dlmath._render import format_table
 
+    if not isinstance(notes, bool):
+        raise TypeError(f"notes must be a bool, got {type(notes).__name__}")
     rows = []
     for c in _selected(chapter, ids):
         r = claim_check(c.id)
-        rows.append([f"{c.source[:3]} {c.question}", c.topic, c.claimed, r.verified,
-                     f"**{r.verdict}**"])
-    return Markdown(format_table(["question", "about", "claimed", "verified", "verdict"], rows))
+        row = [f"{c.source[:3]} {c.question}", c.topic, c.claimed, r.verified, f"**{r.verdict}**"]
+        rows.append(row + [" ".join(r.note.split())] if notes else row)
+    header = ["question", "about", "claimed", "verified", "verdict"] + (["note"] if notes else [])
+    return Markdown(format_table(header, rows))
 
 
 def mean_sd(values: Iterable[float], digits: int = 1, scale: float = 100) -> str:

@@ -203,10 +203,7 @@ _add("000", "Q2.1", "Why does a convolutional layer need fewer parameters than a
      ("sec-wc-locality", "sec-cm-sharing"))
 _add("000", "Q2.2", "Why should a convolutional network generalise better on images than a fully "
      "connected one?",
-     ("sec-wc-equivariance", POOLING, "sec-wc-spatial"),
-     "partly", "Equivariance, the invariance of pooling and the sharing of weights are measured, "
-     "but no experiment shows a convolutional network overfitting less or generalising better "
-     "than a fully connected one, and the remark on reusing trained features is not taken up.")
+     ("sec-wc-generalisation", "sec-wc-equivariance", POOLING, "sec-wc-spatial"))
 _add("000", "Q2.3", "Is a convolutional network a good choice for inputs whose arrangement "
      "carries no meaning?", "sec-wc-spatial")
 _add("000", "Q2.4", "How do the training loss and the validation and test accuracy of a small "
@@ -294,7 +291,7 @@ _add("002", "Q2.4b", "What are the drawbacks of absolute position embeddings, an
      "relative ones offer?",
      (C13 + "absolute-positions", C13 + "relative-positions-rotary-embeddings"))
 _add("002", "Q2.5", PLACEHOLDER + "Implement rotary position embeddings in the GPT.",
-     (C13 + "relative-positions-rotary-embeddings", GPT), "partly",
+     ("sec-tf-rotary", GPT), "partly",
      "Rotary embeddings are implemented and checked on their own; the GPT trained in the book "
      "uses a learned table of absolute positions instead.")
 _add("002", "Q2.6", PLACEHOLDER + "Implement the forward pass of the GPT, from token indices "
@@ -303,14 +300,14 @@ _add("002", "Q2.7", "Train the GPT on a text and show how its loss falls.", GPT)
 _add("002", "Q2.8a", PLACEHOLDER + "Generate text with temperature, top-k and nucleus sampling.",
      C13 + "sampling-temperature-top-k-and-nucleus")
 _add("002", "Q2.8b", "What does the trained model write when given a few prompts?",
-     C13 + "sampling-temperature-top-k-and-nucleus", "partly",
-     "Samples are drawn from the start of a word only; no generation is conditioned on a prompt.")
+     ("sec-tf-prompt", C13 + "sampling-temperature-top-k-and-nucleus"))
 _add("002", "Q2.9a-b", PLACEHOLDER + "Use the template's options for a larger run: pretrained "
      "GPT-2 weights, flash attention and compilation with torch.compile.",
-     (C13 + "the-cost-of-attention-grows-with-the-square-of-the-length", GPT), "partly",
+     (C13 + "the-cost-of-attention-grows-with-the-square-of-the-length", "sec-tf-prompt"),
+     "partly",
      "The memory saving of fused (flash) attention is explained and the book's GPT has the "
      "layout of GPT-2, but no pretrained weights can be loaded offline and no compiled run is "
-     "timed.")
+     "timed; the chapter says both are out of its scope.")
 _add("002", "Q3.1a", "What are the adjacency matrices of the two graphs?",
      (C08 + "the-reports-two-graphs-rebuilt-from-their-matrices", C08 + "graphs-as-matrices"))
 _add("002", "Q3.1b", "What do the entries of the square (and of higher powers) of an adjacency "
@@ -338,33 +335,24 @@ _add("003", "Q3.3", "What do nucleus sampling and the error rate of the best of 
 
 # ---- report 004: the multilayer perceptron ----------------------------------------------------
 _add("004", "MLP I-Q1", "What are the training, validation and test sets each for?",
-     (C09 + "the-learning-rate-sweep", C10 + "normalisation-statistics-come-from-the-training-set"),
-     "partly", "The book uses the three sets as they should be used (rates chosen on validation, "
-     "the test set evaluated once, statistics from the training set) but never states their "
-     "roles as an answer.")
+     ("sec-training-splits", C09 + "the-learning-rate-sweep",
+      C10 + "normalisation-statistics-come-from-the-training-set"))
 _add("004", "MLP I-Q2", "Why do more training examples help a network generalise?",
-     C09 + "which-change-does-what-capacity-and-overfitting", "partly",
-     "Overfitting is measured, but no experiment varies the number of training examples.")
+     ("sec-training-splits", C09 + "which-change-does-what-capacity-and-overfitting"), "partly",
+     "Overfitting is measured, but no experiment varies the number of training examples (the "
+     "chapter says so).")
 _add("004", "MLP I-Q3", "Why does a network need non-linear activation functions?",
-     C06 + "the-network", "partly",
-     "The tanh network is defined and trained, but the book does not show that without "
-     "activations the layers collapse into one affine map.")
+     ("sec-mlp-no-activation", C06 + "the-network"))
 _add("004", "MLP I-Q4", "What are the sizes $n_x$, $n_h$ and $n_y$, and which of them can be "
-     "chosen?", C06 + "the-network", "partly",
-     "The sizes are defined (and the report's swapped names corrected), but which sizes the "
-     "data fix and how the hidden size is chosen are not discussed.")
-_add("004", "MLP I-Q5", "How do $y$ and $\\hat y$ differ?", C06 + "the-network", "partly",
-     "The definition separates the one-hot target from the predicted probabilities, but the "
-     "book does not point out that $\\hat y$ is a distribution, not a predicted class.")
+     "chosen?", ("sec-mlp-sizes", C06 + "the-network"))
+_add("004", "MLP I-Q5", "How do $y$ and $\\hat y$ differ?", C06 + "the-network")
 _add("004", "MLP I-Q6", "Why does the network end in a softmax?", "ch-softmax")
 _add("004", "MLP I-Q7", "Write out the forward pass of the network.", C06 + "the-network")
 _add("004", "MLP I-Q8", "What are the derivatives of the cross-entropy and of the squared error "
      "with respect to $\\hat y$, and what do they say about the minimum?",
      C06 + "squared-error-or-cross-entropy")
 _add("004", "MLP I-Q9", "Which loss suits classification, and is the squared error convex?",
-     C06 + "squared-error-or-cross-entropy", "partly",
-     "The gradients of the two losses are compared, but the claim that the squared error is "
-     "convex is not examined as a function of the logits, through the softmax.")
+     (C06 + "squared-error-or-cross-entropy", "sec-softmax-mse-convexity"))
 _add("004", "MLP I-Q10", "What are the merits of full-batch, mini-batch and online gradient "
      "descent?", C06 + "training-full-batch-mini-batches-one-example-at-a-time")
 _add("004", "MLP I-Q11", "How does the learning rate affect convergence?",
@@ -372,9 +360,7 @@ _add("004", "MLP I-Q11", "How does the learning rate affect convergence?",
 _add("004", "MLP I-Q12", "Why is backpropagation cheaper than computing each gradient on its "
      "own?", C06 + "what-backpropagation-costs")
 _add("004", "MLP I-Q13", "What must the functions of a network satisfy for backpropagation to "
-     "apply?", (), "not covered",
-     "The book never states that backpropagation needs differentiable functions, nor how the "
-     "kinks of ReLU and max pooling are handled (a subgradient at the kink).")
+     "apply?", "sec-mlp-kinks")
 _add("004", "MLP I-Q14", "Show that the cross-entropy of a softmax is $\\operatorname{lse}(\\tilde y)"
      " - y^\\top \\tilde y$ for a one-hot $y$.", C05 + "cross-entropy-on-top-of-a-softmax")
 _add("004", "MLP I-Q15", "What is the gradient of that loss with respect to the logits?",
@@ -415,10 +401,7 @@ _add("004", "II-Q12", "How does that number compare with a bag-of-words classifi
 _add("004", "II-Q13", "How do the accuracy and loss of the given network evolve when it is "
      "trained on handwritten digits?", (C10 + "the-ablation", C10 + "what-the-runs-show"))
 _add("004", "II-Q14", "What do training and evaluation mode change, and how are the training "
-     "and test losses computed?", C10 + "dropout-and-its-scaling", "partly",
-     "The two modes are explained through dropout (and the statistics of batch norm), but the "
-     "difference between a training loss averaged over an epoch and a test loss measured after "
-     "it is not discussed.")
+     "and test losses computed?", ("sec-reg-train-eval", C10 + "dropout-and-its-scaling"))
 _add("004", "II-Q15", "How must the network change for colour images of CIFAR-10?",
      (C03 + "the-cifar-10-network-of-report-004", C03 + "the-same-network-as-code"))
 _add("004", "II-Q16", "How do the learning rate and the batch size affect training?",
@@ -438,26 +421,23 @@ _add("004", "III-Q23", "Do horizontal flips suit every kind of image?",
 _add("004", "III-Q24", "When can an augmentation hurt?",
      (C10 + "flips-are-not-label-preserving-for-digits", "sec-rot-experiment"))
 _add("004", "III-Q25", "Which other augmentations are there, and do they help?",
-     ("sec-rot-experiment", C10 + "what-the-runs-show"), "partly",
-     "Only crops, flips and rotations are tried; changes of brightness, colour or noise are "
-     "not.")
+     ("sec-reg-other-augmentations", "sec-rot-experiment", C10 + "what-the-runs-show"), "partly",
+     "Only crops, flips and rotations are tried; other augmentations (elastic distortions, "
+     "noise, changes of brightness or colour) are discussed but not measured.")
 _add("004", "III-Q26", "What do momentum and a learning-rate schedule change in training?",
      C10 + "what-the-runs-show")
 _add("004", "III-Q27", "How do momentum and a learning-rate schedule work?",
      (C10 + "momentum", C10 + "learning-rate-schedules"))
 _add("004", "III-Q28", "What does Adam combine, and does it help?", C10 + "what-the-runs-show")
 _add("004", "III-Q29", "What does dropout change in training?", C10 + "what-the-runs-show")
-_add("004", "III-Q30", "What is regularisation?", "ch-regularisation", "partly",
-     "Dropout, augmentation and batch norm are measured as regularisers, but regularisation as "
-     "a penalty on the weights (L2, weight decay) is neither derived nor tried.")
+_add("004", "III-Q30", "What is regularisation?", ("sec-reg-penalty", "ch-regularisation"))
 _add("004", "III-Q31", "How does dropout reduce overfitting?",
-     (C10 + "dropout-and-its-scaling", C10 + "weight-scaling-approximates-an-average"), "partly",
-     "The test-time network is compared with the average of thinned networks, but the argument "
-     "that dropout prevents units from co-adapting is neither stated nor tested.")
+     ("sec-reg-ensemble", C10 + "dropout-and-its-scaling",
+      C10 + "weight-scaling-approximates-an-average"))
 _add("004", "III-Q32", "How does the dropout probability $p$ affect training?",
-     C10 + "dropout-and-its-scaling", "partly",
+     ("sec-reg-dropout-p", C10 + "dropout-and-its-scaling"), "partly",
      "What $p$ means is checked, but one value is trained; no sweep of $p$ shows under- and "
-     "overfitting.")
+     "overfitting (the chapter says so).")
 _add("004", "III-Q33", "What does dropout do at test time?", C10 + "dropout-and-its-scaling")
 _add("004", "III-Q34", "What does batch norm change?", C10 + "what-the-runs-show")
 

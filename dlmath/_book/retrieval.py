@@ -153,6 +153,11 @@ def fixed_point_weights(X: torch.Tensor, labels: torch.Tensor, beta: float,
     fixed : torch.Tensor
         ``(N, D)`` the fixed points.
 
+    Raises
+    ------
+    RuntimeError
+        If some state still moves by more than ``tol`` after ``max_steps`` updates.
+
     Examples
     --------
     >>> X = torch.eye(3, dtype=torch.float64)
@@ -161,6 +166,8 @@ def fixed_point_weights(X: torch.Tensor, labels: torch.Tensor, beta: float,
     [3.0, 3.0, 3.0]
     """
     r = hopfield.retrieve(X, X, beta, max_steps=max_steps, tol=tol)
+    if not r.converged:
+        raise RuntimeError(f"no fixed point within tol {tol:g} after {max_steps} updates at beta {beta:g}")
     p = torch.softmax(beta * r.final @ X.T, dim=-1)                  # (N, N)
     same_class = (labels[:, None] == labels[None, :]).to(X.dtype)
     return 1 / (p**2).sum(-1), (p * same_class).sum(-1), r.final

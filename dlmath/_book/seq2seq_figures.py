@@ -201,7 +201,7 @@ def draw_beam_tree(ax: Any, tree: list[list[BeamNode]]) -> None:
             px, py = parents[node.parent or 0] if parents else (t - 1, 0.0)
             colour = (OKABE_ITO["vermillion"] if node.finished else OKABE_ITO["blue"]) \
                 if node.kept else "#b0b0b0"
-            ax.plot([px + 0.28, t - 0.3], [py, y], color=colour, lw=1.4 if node.kept else 0.8,
+            ax.plot([px + 0.14, t - 0.14], [py, y], color=colour, lw=1.4 if node.kept else 0.8,
                     ls="-" if node.kept else ":", zorder=1)
             label = "eos" if node.token == "<eos>" else node.token
             ax.text(t, y, f"{label}\n{node.log_prob:.2f}", ha="center", va="center", fontsize=7,

@@ -55,6 +55,19 @@ class Check:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
+    def _repr_markdown_(self) -> str:
+        """How a notebook shows a check: the verdict, the verified value, the note (math typeset).
+
+        Examples
+        --------
+        >>> print(Check("$n - k + 1$", "correct", "Stride 1.")._repr_markdown_())
+        **correct**: verified $n - k + 1$
+        <BLANKLINE>
+        Stride 1.
+        """
+        text = f"**{self.verdict}**: verified {self.verified}"
+        return f"{text}\n\n{self.note}" if self.note else text
+
 
 @dataclass(frozen=True)
 class Claim:

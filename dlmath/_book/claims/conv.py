@@ -106,14 +106,17 @@ def sizes_against_torch(n: int = 10, k: int = 5, s: int = 4, p: int = 3,
     return out
 
 
-def receptive_fields_against_autograd() -> dict[str, int]:
+def receptive_fields_against_autograd(k: int = 4, s: int = 3, p: int = 2,
+                                      d: int = 2) -> dict[str, int]:
     """The span of :func:`dlmath.conv.receptive_field` against the input gradient of a unit.
 
-    Every two-layer stack of kernels 1..4, strides 1..3, paddings 0..2 and dilations 1..2:
-    the extent of the non-zero gradient (random positive weights) of the second unit whose
-    field lies inside the input must be the theorem's span.  Returns ``checked``, ``agree``.
+    Every two-layer stack of kernels ``1..k``, strides ``1..s``, paddings ``0..p`` and
+    dilations ``1..d``: the extent of the non-zero gradient (random positive weights) of the
+    second unit whose field lies inside the input must be the theorem's span.  Returns
+    ``checked``, ``agree``.
     """
-    layer_grid = list(itertools.product(range(1, 5), range(1, 4), range(3), range(1, 3)))
+    layer_grid = list(itertools.product(range(1, k + 1), range(1, s + 1), range(p + 1),
+                                        range(1, d + 1)))
     out = {"checked": 0, "agree": 0}
     for first, second in itertools.product(layer_grid, layer_grid):
         rf = conv.receptive_field([first, second])
@@ -126,50 +129,59 @@ def receptive_fields_against_autograd() -> dict[str, int]:
     return out
 
 
-def unread_against_autograd() -> dict[str, int]:
+def unread_against_autograd(n: int = 15, k: int = 5, s: int = 4) -> dict[str, int]:
     """:func:`dlmath.conv.trailing_unread_inputs` against the zero gradient after the last window.
 
-    Every input 1..15, kernel 1..5, stride 1..4 and padding below the kernel that torch
-    accepts; the kernel is all ones, so a position has a non-zero gradient exactly when a
-    window reads it.  Returns ``checked``, ``agree``.
+    Every input ``1..n``, kernel ``1..k``, stride ``1..s`` and padding below the kernel that
+    torch accepts; the kernel is all ones, so a position has a non-zero gradient exactly when
+    a window reads it.  Returns ``checked``, ``agree``.
     """
     import torch
     import torch.nn.functional as F
 
     out = {"checked": 0, "agree": 0}
-    for n, k, s in itertools.product(range(1, 16), range(1, 6), range(1, 5)):
-        for p in range(k):
-            if n + 2 * p < k:
+    for nq, kq, sq in itertools.product(range(1, n + 1), range(1, k + 1), range(1, s + 1)):
+        for pq in range(kq):
+            if nq + 2 * pq < kq:
                 continue
-            x = torch.zeros(1, 1, n, dtype=torch.float64, requires_grad=True)
-            F.conv1d(x, torch.ones(1, 1, k, dtype=torch.float64), None, s, p).sum().backward()
+            x = torch.zeros(1, 1, nq, dtype=torch.float64, requires_grad=True)
+            F.conv1d(x, torch.ones(1, 1, kq, dtype=torch.float64), None, sq, pq).sum().backward()
             last_read = int((x.grad[0, 0] != 0).nonzero().max())
             out["checked"] += 1
-            out["agree"] += conv.trailing_unread_inputs(n, k, s, p) == n - 1 - last_read
+            out["agree"] += conv.trailing_unread_inputs(nq, kq, sq, pq) == nq - 1 - last_read
     return out
 
 
-def paddings_against_torch() -> dict[str, int]:
+def paddings_against_torch(k: int = 7, d: int = 3, n: int = 30, s: int = 4) -> dict[str, int]:
     """Same and halving padding against the sizes torch's Conv1d produces.
 
-    Kernels 1..7, dilations 1..3, inputs 1..30: the same padding (odd spans) must keep the
-    size; the halving padding with stride 2 must give ``n/2`` for even ``n``, ``(n+1)/2``
-    for odd ``n`` and odd span, ``(n-1)/2`` for odd ``n`` and even span (the halving
-    theorem, written independently of :func:`dlmath.conv.halving_padding`).
-    Returns ``checked``, ``agree``.
+    Kernels ``1..k``, dilations ``1..d``, inputs ``1..n``: the same padding (odd spans)
+    must keep the size; the halving padding with stride 2 must give ``n/2`` for even
+    ``n``, ``(n+1)/2`` for odd ``n`` and odd span, ``(n-1)/2`` for odd ``n`` and even span,
+    and with strides ``3..s`` it must give ``n/s`` for every multiple of the stride and
+    ``ceil(n/s)`` for every ``n`` when the span is odd (the halving theorem, written
+    independently of :func:`dlmath.conv.halving_padding`).  Returns ``checked``, ``agree``.
     """
     out = {"checked": 0, "agree": 0}
-    for k, d, n in itertools.product(range(1, 8), range(1, 4), range(1, 31)):
-        span = d * (k - 1) + 1
+    for kq, dq, nq in itertools.product(range(1, k + 1), range(1, d + 1), range(1, n + 1)):
+        span = dq * (kq - 1) + 1
         if span % 2:
             out["checked"] += 1
-            out["agree"] += conv.torch_output_size("conv1d", n, k, 1,
-                                                   conv.same_padding(k, d), d) == n
-        size2 = conv.torch_output_size("conv1d", n, k, 2, conv.halving_padding(k, 2, d), d)
-        if size2 is not None:
-            expected = n // 2 if n % 2 == 0 else ((n + 1) // 2 if span % 2 else (n - 1) // 2)
+            out["agree"] += conv.torch_output_size("conv1d", nq, kq, 1,
+                                                   conv.same_padding(kq, dq), dq) == nq
+        for sq in range(2, max(s, 2) + 1):
+            if nq % sq == 0:
+                expected = nq // sq
+            elif span % 2:
+                expected = -(-nq // sq)
+            elif sq == 2:
+                expected = (nq - 1) // 2 or None          # n = 1: no output, torch refuses
+            else:
+                continue
+            size = conv.torch_output_size("conv1d", nq, kq, sq,
+                                          conv.halving_padding(kq, sq, dq), dq)
             out["checked"] += 1
-            out["agree"] += size2 == expected
+            out["agree"] += size == expected
     return out
 
 
@@ -186,6 +198,8 @@ def _first_failure(verdict) -> str:
 
 def _check_size_without_floor() -> Check:
     c = output_size_without_floor()
+    if c["agree_exact"] != c["exact"] or c["agree_inexact"]:   # what the note below says
+        raise RuntimeError(f"the unfloored formula does not split as the note says: {c}")
     claimed, grid = "(n - k + 2*p)/s + 1", {"n": range(1, 13), "k": range(1, 6),
                                              "s": range(1, 5), "p": range(0, 4)}
     full = compare_formula(claimed, _conv2d_size, grid)

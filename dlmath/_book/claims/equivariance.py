@@ -25,6 +25,7 @@ from dlmath import equivariance as eq
 from dlmath.data import pixel_permuted_digits
 from dlmath.models import image_mlp
 from dlmath._book.claims import Check, Claim, register, verdict_of
+from dlmath._book.stats import welch
 from dlmath.check import compare_formula, compare_tensor
 from dlmath._validate import one_torch_thread
 from dlmath.toeplitz import conv_matrix, vec
@@ -215,8 +216,8 @@ def _check_conv_local_only() -> Check:
                           f"convolution of the report's network sees {rf.size}×{rf.size}",
                  verdict="incomplete" if rf.size >= 32 else "correct",
                  note=f"True of a single layer; stacking widens the receptive field to "
-                      f"{rf.size} pixels after three 5×5 convolutions and two poolings, the whole "
-                      f"32×32 image (by a gradient check, one unit depends on "
+                      f"{rf.size} pixels after three 5×5 convolutions and two poolings, as "
+                      f"wide as the 32×32 image (by a gradient check, one unit depends on "
                       f"{int((g != 0).sum())} of the 32 input positions of an axis; the rest of "
                       f"its window lies in the padding).")
 
@@ -353,17 +354,21 @@ def _check_no_spatial_structure() -> Check:
     p = PERMUTATION_SEEDS[0]
     acc = {key: r.values("test_accuracy") for key, r in res.items()}
     mlp_same = bool(abs(acc[("mlp", "digits")] - acc[("mlp", p)]).max() < 1e-9)
-    cnn_drop = float(acc[("cnn", "digits")].mean() - acc[("cnn", p)].mean())
-    cnn_worse = float(acc[("mlp", p)].mean() - acc[("cnn", p)].mean())
-    holds = mlp_same and cnn_drop > 0 and cnn_worse > 0
+    cnn_drop = welch(acc[("cnn", "digits")], acc[("cnn", p)])      # digits - permuted
+    cnn_worse = welch(acc[("cnn", p)], acc[("mlp", p)])            # CNN - MLP, permuted
+    holds = (mlp_same and cnn_drop.diff > 0 and cnn_drop.detectable()
+             and cnn_worse.diff < 0 and cnn_worse.detectable())
     n = len(res[("mlp", "digits")].seeds)
     return Check(verified="the MLP is unaffected by a fixed pixel permutation, the CNN loses "
-                          "accuracy",
+                          "accuracy (Welch's test over the seeds)",
                  verdict="correct" if holds else "incorrect",
                  note=f"Digits (10 % of them for training), {n} seeds: the MLP's test accuracy "
                       f"is the same on the permuted digits (same seed, permutation absorbed by "
                       f"its first layer), {acc[('mlp', p)].mean():.3f}; the CNN's falls from "
-                      f"{acc[('cnn', 'digits')].mean():.3f} to {acc[('cnn', p)].mean():.3f}. Its "
+                      f"{acc[('cnn', 'digits')].mean():.3f} to {acc[('cnn', p)].mean():.3f} "
+                      f"(digits minus permuted {cnn_drop.text()}, {cnn_drop.p_text()}, Welch's "
+                      f"t-test), below the MLP's (CNN minus MLP {cnn_worse.text()}, "
+                      f"{cnn_worse.p_text()}). Its "
                       f"features are not meaningless, only its prior is wrong: it stays far "
                       f"above chance (0.1).")
 

@@ -181,8 +181,17 @@ def _dh_tilde_note(errs: dict[str, float]) -> str:
             f"with the sum as well {errs['repaired']:.0e}.")
 
 
+def dh_tilde_errors() -> dict[str, float]:
+    """Largest relative error against autograd of the claimed ∂ℓ/∂h~ and of its partial repairs.
+
+    Keys: ``literal`` (as written), ``probs`` (ŷ for y~), ``probs_tanh`` (also 1 - h^2) and
+    ``repaired`` (also the sum over the outputs), over the instances of the claim's check.
+    """
+    return {name: _compare(f, "dh_tilde")[0] for name, f in _dh_tilde_variants().items()}
+
+
 def _check_dh_tilde() -> Check:
-    errs = {name: _compare(f, "dh_tilde")[0] for name, f in _dh_tilde_variants().items()}
+    errs = dh_tilde_errors()
     ours = _compare(lambda d: d["dh_tilde"], "dh_tilde")[1]
     return Check(verified=r"$\partial\ell/\partial\tilde h_i = (1-h_i^2)\sum_k(\hat y_k - y_k)W_{y,ki}$",
                  verdict=_judge(_dh_tilde_variants()["literal"], "dh_tilde"),
