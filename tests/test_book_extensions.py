@@ -53,7 +53,9 @@ def test_cells_are_counted_by_what_reaches_the_reader(tmp_path):
     assert s.checks == 1                    # the assert; the exercises' check( is excluded
     assert s.median_lines == 2.5            # 3 and 2 non-blank lines
     assert s.shown_share == pytest.approx(3 / 5)
-    assert s.misses() == [f"1 visible cells check something (< {cs.MIN_CHECKS})"]
+    assert s.doctests == 0
+    assert s.misses() == [f"1 visible cells check something (< {cs.MIN_CHECKS})",
+                          f"0 doctest blocks (< {cs.MIN_DOCTESTS})"]
 
 
 def test_a_chapter_that_hides_its_work_misses_the_targets(tmp_path):

@@ -36,7 +36,9 @@ CARDS: dict[str, tuple[str, str]] = {
                           "How do dropout, weight decay and augmentation fight overfitting?"),
     "11_padding_position": ("fig-pp-data",
                             "How can padding let a convolutional network know where it is?"),
-    "12_rotation": ("fig-rot-digit", "Can a network learn how much a digit is rotated?"),
+    "12_rotation": ("fig-rot-curves",
+                    "How does rotating the digits hurt a CNN, and what does training on "
+                    "rotated digits change?"),
     "13_transformers": ("fig-tf-cost",
                         "What does attention cost, and what makes a small GPT work?"),
     "14_seq2seq": ("fig-s2s-attention",

@@ -2,7 +2,8 @@
 
 The book's rule (issue "chapters that show their work"): in every chapter with code, at least
 60 % of the code cells reach the reader, shown or folded behind a click; at least three
-visible cells check something; and a visible cell is short (at most 10 lines at the median), the size
+visible cells check something; the formulas carry at least two ``{doctest}`` blocks (run by
+``make test``); and a visible cell is short (at most 10 lines at the median), the size
 a reader would type.  ``hidden`` is ``remove-cell`` or ``remove-input`` (the code never
 reaches the page), ``expandable`` is ``hide-input`` or ``hide-cell``, everything else is
 ``visible``.  A visible cell *checks* when it asserts, compares (``allclose``, ``testing``)
@@ -29,6 +30,7 @@ BOOK = Path(__file__).resolve().parents[1]
 MIN_SHOWN = 0.6          # share of code cells visible or expandable
 MAX_MEDIAN_LINES = 10    # median length of the visible cells
 MIN_CHECKS = 3           # visible cells that check something
+MIN_DOCTESTS = 2         # {doctest} blocks (the formulas' examples, run by `make test`)
 
 _CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 _HIDDEN = {"remove-cell", "remove-input"}
@@ -60,6 +62,7 @@ class Stats:
     hidden: int
     checks: int
     median_lines: float
+    doctests: int = 0
 
     @property
     def shown_share(self) -> float:
@@ -73,6 +76,8 @@ class Stats:
                        f"({self.shown_share:.0%} < {MIN_SHOWN:.0%})")
         if self.checks < MIN_CHECKS:
             out.append(f"{self.checks} visible cells check something (< {MIN_CHECKS})")
+        if self.doctests < MIN_DOCTESTS:
+            out.append(f"{self.doctests} doctest blocks (< {MIN_DOCTESTS})")
         if self.median_lines > MAX_MEDIAN_LINES:
             out.append(f"visible cells {self.median_lines:g} lines at the median "
                        f"(> {MAX_MEDIAN_LINES})")
@@ -105,6 +110,7 @@ def _parse(source: str) -> tuple[list[Cell], list[str]]:
 def chapter_stats(path: Path) -> Stats:
     """The counts of one chapter's source file, up to its ``## Exercises`` heading."""
     text = Path(path).read_text(encoding="utf-8")
+    doctests = len(re.findall(r"^```\{doctest\}", text, re.M))
     text = re.split(r"^## Exercises\s*$", text, maxsplit=1, flags=re.M)[0]
     cells, bodies = _parse(text)
     kinds = [c.kind for c in cells]
@@ -118,6 +124,7 @@ def chapter_stats(path: Path) -> Stats:
         hidden=kinds.count("hidden"),
         checks=sum(1 for _, b in visible if _CHECK.search(b)),
         median_lines=float(statistics.median(lengths)) if lengths else 0.0,
+        doctests=doctests,
     )
 
 
@@ -134,10 +141,10 @@ def book_stats(book: Path = BOOK) -> list[Stats]:
 def markdown_table(stats: list[Stats]) -> str:
     """The counts as a Markdown table."""
     rows = ["| chapter | code cells | visible | folded | hidden | shown | visible checks "
-            "| median lines |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| median lines | doctest blocks |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in stats:
         rows.append(f"| {s.name} | {s.cells} | {s.visible} | {s.expandable} | {s.hidden} | "
-                    f"{s.shown_share:.0%} | {s.checks} | {s.median_lines:g} |")
+                    f"{s.shown_share:.0%} | {s.checks} | {s.median_lines:g} | {s.doctests} |")
     return "\n".join(rows)
 
 
@@ -174,12 +181,12 @@ def setup(app):
 
 def main() -> int:
     bad = 0
-    print(f"{'chapter':28s} cells visible fold hidden shown checks median")
+    print(f"{'chapter':28s} cells visible fold hidden shown checks median doctests")
     for s in book_stats():
         miss = s.misses()
         bad += bool(miss)
         print(f"{s.name:28s} {s.cells:5d} {s.visible:7d} {s.expandable:4d} {s.hidden:6d} "
-              f"{s.shown_share:5.0%} {s.checks:6d} {s.median_lines:6g}"
+              f"{s.shown_share:5.0%} {s.checks:6d} {s.median_lines:6g} {s.doctests:8d}"
               + ("   MISSES: " + "; ".join(miss) if miss else ""))
     return 1 if bad else 0
 
