@@ -70,8 +70,8 @@ if _only:
     if _unknown:
         raise ValueError(f"DLMATH_CHAPTERS names unknown chapters {_unknown}; known: {_all}")
     exclude_patterns += [f"chapters/{c}.md" for c in _all if c not in _only]
-    _partial_suppress = ["ref.ref", "ref.doc", "ref.any", "toc.excluded", "myst.xref_missing",
-                         "bibtex.missing_field"]
+    _partial_suppress = ["ref.ref", "ref.doc", "ref.any", "ref.term", "toc.excluded",
+                         "myst.xref_missing", "bibtex.missing_field"]
     suppress_warnings += _partial_suppress
 
 
