@@ -109,7 +109,7 @@ register(Exercise(
     kind="formula", solution="1/K", oracle=_chance_accuracy, grid={"K": range(2, 13)},
     slips=(
         Slip("1 - 1/K",
-             "This is the error rate: report 004 (III-Q17) has an untrained ten-class network "
+             "This is the error rate: report 004 (II-Q17) has an untrained ten-class network "
              "'about 90% correct', where 90% is how often it is wrong",
-             source="report 004 (III-Q17)"),
+             source="report 004 (II-Q17)"),
     )))
